@@ -1,0 +1,1 @@
+"""The `sorakit` command line."""

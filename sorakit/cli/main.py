@@ -1,0 +1,28 @@
+"""Entry point of the `sorakit` command: one typer app with a sub-app per area."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from sorakit.cli.data import data_app
+
+app = typer.Typer(
+    name="sorakit",
+    help="sorakit: text-to-video with a causal video VAE, spacetime patches and a diffusion "
+    "transformer, plus a built-in physics world for training and exact evaluation.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(data_app, name="data")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    app()
+
+
+if __name__ == "__main__":
+    main()
