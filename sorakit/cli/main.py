@@ -13,6 +13,7 @@ app = typer.Typer(
     help="sorakit: text-to-video with a causal video VAE, spacetime patches and a diffusion "
     "transformer, plus a built-in physics world for training and exact evaluation.",
     no_args_is_help=True,
+    rich_markup_mode="markdown",
     add_completion=False,
     pretty_exceptions_enable=False,
 )
