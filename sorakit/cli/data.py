@@ -75,7 +75,8 @@ def synth(
     """
     import os
 
-    from sorakit.world.synth import MANIFEST_NAME, SynthConfig, iter_clips, write_manifest_rows
+    from sorakit.data.manifest import write_manifest
+    from sorakit.world.synth import MANIFEST_NAME, SynthConfig, iter_clips
 
     try:
         cfg = SynthConfig(
@@ -99,10 +100,39 @@ def synth(
             new += written
             bar.advance(task)
     seconds = time.perf_counter() - start
-    write_manifest_rows(out / MANIFEST_NAME, rows)
+    write_manifest(out / MANIFEST_NAME, rows)
     resumed = f", {num - new} already there" if new < num else ""
     console.print(
         f"wrote {new} clips in {seconds:.1f} s ({new / max(seconds, 1e-9):.2f} clips/s"
         f"{resumed}) to {out / 'clips'}"
     )
     print(out / MANIFEST_NAME)
+
+
+@data_app.command("check")
+def check(
+    manifest: Path = typer.Argument(
+        ...,
+        help="A manifest: .jsonl (one JSON object per line) "
+        "or .csv with a header; columns path, caption, and "
+        "optionally fps, start, end.",
+    ),
+) -> None:
+    """Report every problem in a manifest: bad rows, missing, empty, truncated or undecodable
+    files, ranges past the clip's end. Each problem is one line with its row number; the exit
+    status is 1 when there is any problem, 0 when every row can be used."""
+    from sorakit.data.check import check_manifest, format_problem
+    from sorakit.data.manifest import ManifestError, read_manifest
+
+    try:
+        rows, _ = read_manifest(manifest)
+        with progress_bar() as bar:
+            task = bar.add_task("checking clips", total=len(rows))
+            problems = check_manifest(manifest, on_row=lambda: bar.advance(task))
+    except ManifestError as exc:
+        console.print(f"error: {exc}")
+        raise typer.Exit(2) from None
+    for problem in problems:
+        print(format_problem(problem))
+    console.print(f"{manifest}: {len(rows)} rows with a path, {len(problems)} problems")
+    raise typer.Exit(1 if problems else 0)

@@ -122,9 +122,7 @@ def _decode_frames(
         yield t, frame.to_ndarray(format="rgb24")
 
 
-def read_video(
-    path: str | os.PathLike, start: float = 0.0, end: float | None = None
-) -> Video:
+def read_video(path: str | os.PathLike, start: float = 0.0, end: float | None = None) -> Video:
     """Decode a video (or read an image as one frame) between `start` and `end` seconds.
 
     Raises VideoReadError, with a one-line reason, for missing, empty, truncated or undecodable

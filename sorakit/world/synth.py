@@ -146,8 +146,3 @@ def iter_clips(cfg: SynthConfig) -> Iterator[tuple[dict, bool]]:
     # spawn, not fork: the parent may hold torch/OpenMP threads that do not survive a fork.
     with multiprocessing.get_context("spawn").Pool(cfg.workers) as pool:
         yield from pool.imap(_run_job, work, chunksize=4)
-
-
-def write_manifest_rows(path: Path, rows: list[dict]) -> None:
-    text = "".join(json.dumps(row) + "\n" for row in rows)
-    _atomic_write_bytes(path, lambda p: p.write_text(text))
