@@ -76,6 +76,7 @@ def synth(
     import os
 
     from sorakit.data.manifest import write_manifest
+    from sorakit.world.sampling import SceneSamplingError
     from sorakit.world.synth import MANIFEST_NAME, SynthConfig, iter_clips
 
     try:
@@ -93,12 +94,16 @@ def synth(
         raise typer.BadParameter(str(exc)) from None
     rows, new = [], 0
     start = time.perf_counter()
-    with progress_bar() as bar:
-        task = bar.add_task("rendering world clips", total=num)
-        for row, written in iter_clips(cfg):
-            rows.append(row)
-            new += written
-            bar.advance(task)
+    try:
+        with progress_bar() as bar:
+            task = bar.add_task("rendering world clips", total=num)
+            for row, written in iter_clips(cfg):
+                rows.append(row)
+                new += written
+                bar.advance(task)
+    except (OSError, SceneSamplingError) as exc:
+        console.print(f"error: {exc}")
+        raise typer.Exit(1) from None
     seconds = time.perf_counter() - start
     write_manifest(out / MANIFEST_NAME, rows)
     resumed = f", {num - new} already there" if new < num else ""
@@ -136,3 +141,32 @@ def check(
         print(format_problem(problem))
     console.print(f"{manifest}: {len(rows)} rows with a path, {len(problems)} problems")
     raise typer.Exit(1 if problems else 0)
+
+
+@data_app.command("vocab")
+def vocab() -> None:
+    """Print the world's vocabulary as JSON: palette, shapes, sizes, motions, relation and
+    temporal words, and every word any caption can contain (train and held-out phrasings)."""
+    import json
+
+    from sorakit.world import vocab as v
+
+    print(
+        json.dumps(
+            {
+                "palette": v.PALETTE,
+                "background": v.BACKGROUND,
+                "shapes": v.SHAPE_WORDS,
+                "sizes": {
+                    name: {"fraction": v.SIZES[name], "words": words}
+                    for name, words in v.SIZE_WORDS.items()
+                },
+                "counts": v.COUNT_WORDS,
+                "motions": v.MOTIONS,
+                "relations": v.RELATION_WORDS,
+                "temporal": v.TEMPORAL_WORDS,
+                "words": v.vocabulary(),
+            },
+            indent=1,
+        )
+    )

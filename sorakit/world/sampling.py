@@ -38,6 +38,10 @@ PENETRATION_TOL = 0.006
 _FREE_MOTIONS = ("still", "move", "fall", "thrown")
 
 
+class SceneSamplingError(ValueError):
+    """No valid scene could be found for the requested canvas."""
+
+
 @dataclass
 class _GroupPlan:
     motion: str
@@ -353,4 +357,7 @@ def sample_scene(seed: int, aspect: float = 1.0, duration: float = 2.0) -> tuple
         relations = _pick_relations(rng, scene)
         if relations is not None:
             return replace(scene, relations=relations), trajectory
-    raise RuntimeError(f"no valid scene after {MAX_TRIES} tries (seed {seed}, aspect {aspect})")
+    raise SceneSamplingError(
+        f"no valid scene after {MAX_TRIES} tries (seed {seed}, aspect {aspect:.3f}): "
+        "the canvas is too narrow for the world's objects"
+    )
