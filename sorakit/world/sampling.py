@@ -42,19 +42,33 @@ class SceneSamplingError(ValueError):
     """No valid scene could be found for the requested canvas."""
 
 
-@dataclass
-class _GroupPlan:
+@dataclass(frozen=True)
+class GroupSpec:
+    """What a caption group must be; None fields are sampled."""
+
     motion: str
-    direction: str | None
-    count: int
+    direction: str | None = None
+    count: int = 1
     in_air: bool = False
+    colour: str | None = None
+    shape: str | None = None
+    size: str | None = None
 
 
-def _plan_groups(rng: np.random.Generator, n_objects: int) -> list[_GroupPlan]:
-    units: list[list[_GroupPlan]] = []  # a colliding pair stays adjacent through the shuffle
+@dataclass(frozen=True)
+class SceneSpec:
+    """A constrained scene: these groups, in this order, and optionally one relation that must
+    hold (between group indices). Used to build evaluation prompts with known answers."""
+
+    groups: tuple[GroupSpec, ...]
+    relation: Relation | None = None
+
+
+def _plan_groups(rng: np.random.Generator, n_objects: int) -> list[GroupSpec]:
+    units: list[list[GroupSpec]] = []  # a colliding pair stays adjacent through the shuffle
     remaining = n_objects
     if n_objects >= 2 and rng.random() < 0.25:
-        units.append([_GroupPlan("collide", None, 1), _GroupPlan("collide", None, 1)])
+        units.append([GroupSpec("collide"), GroupSpec("collide")])
         remaining -= 2
     while remaining > 0:
         count = 1 if rng.random() < 0.55 else int(rng.integers(1, remaining + 1))
@@ -64,15 +78,16 @@ def _plan_groups(rng: np.random.Generator, n_objects: int) -> list[_GroupPlan]:
             direction = str(rng.choice(MOVE_DIRECTIONS))
         elif motion == "thrown":
             direction = str(rng.choice(THROW_DIRECTIONS))
-        units.append([_GroupPlan(motion, direction, count)])
+        units.append([GroupSpec(motion, direction, count)])
         remaining -= count
     plans = [plan for i in rng.permutation(len(units)) for plan in units[i]]
-    for plan in plans:
-        plan.in_air = plan.motion == "still" and len(plans) > 1 and rng.random() < 0.35
-    return plans
+    return [
+        replace(p, in_air=p.motion == "still" and len(plans) > 1 and rng.random() < 0.35)
+        for p in plans
+    ]
 
 
-def _pick_sequence(rng: np.random.Generator, plans: list[_GroupPlan]) -> Sequence | None:
+def _pick_sequence(rng: np.random.Generator, plans: list[GroupSpec]) -> Sequence | None:
     """Maybe make one single-object group start after another; moves those two to the front."""
     firsts = [
         i for i, p in enumerate(plans) if p.count == 1 and p.motion in ("fall", "thrown", "move")
@@ -125,7 +140,7 @@ class _Placer:
     def _ground_y(self, shape: str, size: str) -> float:
         return self.height - extents(shape, size)[3]
 
-    def free(self, shape: str, size: str, plan: _GroupPlan):
+    def free(self, shape: str, size: str, plan: GroupSpec):
         """(position, velocity) of one object of a non-colliding group."""
         rng, m = self.rng, plan.motion
         if m == "still":
@@ -170,19 +185,23 @@ class _Placer:
 
 
 def _place(
-    rng: np.random.Generator, aspect: float, horizon: float, plans: list[_GroupPlan]
+    rng: np.random.Generator, aspect: float, horizon: float, plans: list[GroupSpec]
 ) -> tuple[list[WorldObject], list[Group]] | None:
-    combos = [(c, s) for c in COLOURS for s in SHAPES]
+    fixed = {(p.colour, p.shape) for p in plans}
+    combos = [(c, s) for c in COLOURS for s in SHAPES if (c, s) not in fixed]
     picks = rng.choice(len(combos), size=len(plans), replace=False)
     placer = _Placer(rng, aspect, horizon)
     objects: list[WorldObject] = []
     groups: list[Group] = []
     for g, plan in enumerate(plans):
         colour, shape = combos[picks[g]]
-        size = str(rng.choice(tuple(SIZES)))
+        colour, shape = plan.colour or colour, plan.shape or shape
+        size = plan.size or str(rng.choice(tuple(SIZES)))
         groups.append(
             Group(colour, shape, size, plan.motion, plan.direction, plan.count, plan.in_air)
         )
+    if len({(g.colour, g.shape) for g in groups}) < len(groups):
+        return None  # a partly specified group came out the same as another: ambiguous caption
     g = 0
     while g < len(plans):
         plan, group = plans[g], groups[g]
@@ -290,8 +309,11 @@ def _relation_words(scene: Scene, a: int, b: int) -> list[tuple[str, float]]:
     return [(w, float(c)) for w, c in clear.items() if c > RELATION_MARGIN]
 
 
-def _pick_relations(rng: np.random.Generator, scene: Scene) -> tuple[Relation, ...] | None:
-    """Up to two relations for the caption; None if an object fixed in the air has nothing below."""
+def _pick_relations(
+    rng: np.random.Generator, scene: Scene, extra: bool = True
+) -> tuple[Relation, ...] | None:
+    """Relations for the caption: one 'above' for each object fixed in the air (None if one has
+    nothing below it), then, if `extra`, random true relations up to two in all."""
     n = len(scene.groups)
     chosen: list[Relation] = []
     for g, group in enumerate(scene.groups):
@@ -306,7 +328,7 @@ def _pick_relations(rng: np.random.Generator, scene: Scene) -> tuple[Relation, .
             if not below:
                 return None
             chosen.append(Relation(g, "above", max(below)[1]))
-    pairs = [(a, b) for a in range(n) for b in range(a + 1, n)]
+    pairs = [(a, b) for a in range(n) for b in range(a + 1, n)] if extra else []
     rng.shuffle(pairs)
     for a, b in pairs:
         if len(chosen) >= 2 or rng.random() < 0.3:
@@ -325,16 +347,38 @@ def _flip(rel: Relation) -> Relation:
     return Relation(rel.object, opposite[rel.word], rel.subject)
 
 
-def sample_scene(seed: int, aspect: float = 1.0, duration: float = 2.0) -> tuple[Scene, Trajectory]:
+def _spec_relations(scene: Scene, spec: SceneSpec) -> tuple[Relation, ...] | None:
+    """The relations a constrained scene states: the required one and those of objects fixed in
+    the air; None if the required relation does not hold."""
+    in_air = _pick_relations(np.random.default_rng(0), scene, extra=False)  # draws nothing
+    if in_air is None:
+        return None
+    chosen = list(in_air)
+    rel = spec.relation
+    if rel is not None:
+        if rel.word not in {w for w, _ in _relation_words(scene, rel.subject, rel.object)}:
+            return None
+        chosen = [r for r in chosen if {r.subject, r.object} != {rel.subject, rel.object}]
+        chosen.insert(0, rel)
+    return tuple(chosen)
+
+
+def sample_scene(
+    seed: int, aspect: float = 1.0, duration: float = 2.0, spec: SceneSpec | None = None
+) -> tuple[Scene, Trajectory]:
     """A random valid scene for a canvas of `aspect` (width / height) and `duration` seconds,
-    with its simulation over `max(duration, MIN_HORIZON)` seconds."""
+    with its simulation over `max(duration, MIN_HORIZON)` seconds. With `spec`, the scene has
+    exactly the specified groups (their unspecified fields sampled) and relation."""
     rng = np.random.default_rng(seed)
     horizon = max(duration, MIN_HORIZON)
     n_objects = int(rng.integers(1, 5))
     for attempt in range(MAX_TRIES):
-        # Crowded canvases may not fit four movers: ask for fewer after many failures.
-        plans = _plan_groups(rng, max(1, n_objects - attempt // 80))
-        seq = _pick_sequence(rng, plans)
+        if spec is None:
+            # Crowded canvases may not fit four movers: ask for fewer after many failures.
+            plans = _plan_groups(rng, max(1, n_objects - attempt // 80))
+            seq = _pick_sequence(rng, plans)
+        else:
+            plans, seq = list(spec.groups), None
         placed = _place(rng, aspect, horizon, plans)
         if placed is None:
             continue
@@ -354,10 +398,10 @@ def sample_scene(seed: int, aspect: float = 1.0, duration: float = 2.0) -> tuple
         trajectory = simulate(scene, horizon)
         if not _valid(scene, trajectory, horizon):
             continue
-        relations = _pick_relations(rng, scene)
+        relations = _pick_relations(rng, scene) if spec is None else _spec_relations(scene, spec)
         if relations is not None:
             return replace(scene, relations=relations), trajectory
     raise SceneSamplingError(
         f"no valid scene after {MAX_TRIES} tries (seed {seed}, aspect {aspect:.3f}): "
-        "the canvas is too narrow for the world's objects"
+        "the canvas is too narrow for the world's objects, or the spec cannot be met"
     )
