@@ -7,6 +7,7 @@ import logging
 import typer
 
 from sorakit.cli.data import data_app
+from sorakit.cli.eval import eval_app
 
 app = typer.Typer(
     name="sorakit",
@@ -18,6 +19,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(data_app, name="data")
+app.add_typer(eval_app, name="eval")
 
 
 def main() -> None:

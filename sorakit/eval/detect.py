@@ -82,7 +82,8 @@ def classify_size(shape: str, area_world: float) -> str:
 
 
 def _seeds(labels: np.ndarray, cover: np.ndarray) -> tuple[np.ndarray, list[int]]:
-    """Object cores: connected pixels of one colour at least one pixel inside the foreground.
+    """Object cores: connected, mostly covered pixels of one colour that reach at least two
+    pixels inside the foreground.
 
     Codec ringing paints one-pixel rims of a wrong colour around objects (an orange square gets a
     yellow frame); rims have no inside, so they never become objects of their own.
@@ -93,10 +94,10 @@ def _seeds(labels: np.ndarray, cover: np.ndarray) -> tuple[np.ndarray, list[int]
     seeds = np.zeros(labels.shape, dtype=np.int32)
     colours: list[int] = []
     for c in np.unique(labels[inside]):
-        parts, n = ndimage.label(inside & (labels == c), structure=np.ones((3, 3)))
+        parts, n = ndimage.label(fg & (labels == c), structure=np.ones((3, 3)))
         for k in range(1, n + 1):
             part = parts == k
-            if part.sum() >= 2:
+            if (part & inside).sum() >= 2:
                 colours.append(int(c))
                 seeds[part] = len(colours)
     return seeds, colours

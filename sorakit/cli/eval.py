@@ -1,0 +1,134 @@
+"""`sorakit eval ...`: exact evaluation on the built-in world."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import typer
+
+from sorakit.cli.data import console, progress_bar
+
+eval_app = typer.Typer(
+    help="Evaluation: layout, counting, binding and physics fidelity as exact numbers.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+
+
+def _suite(name: str, seeds: int | None):
+    from sorakit.eval.suite import SUITES
+
+    if name not in SUITES:
+        raise typer.BadParameter(f"unknown suite {name!r}; known: {', '.join(SUITES)}")
+    config = SUITES[name]
+    if seeds is not None:
+        config = dataclasses.replace(config, per_category=seeds)
+    return config
+
+
+@eval_app.command("world")
+def world(
+    out: Path = typer.Option(
+        ..., "--out", help="Folder for results.json, report.md, plots/ and failed.png."
+    ),
+    model: str = typer.Option(
+        None,
+        "--model",
+        help="What to evaluate: `groundtruth` (the "
+        "world's own renders, a sanity check) or `corrupt:NAME` (truth "
+        "with one deliberate failure, e.g. corrupt:shuffle).",
+    ),
+    videos: Path = typer.Option(
+        None,
+        "--videos",
+        help="Folder of videos made elsewhere, one "
+        "per prompt, named <id>.mp4 (ids from `sorakit eval prompts`).",
+    ),
+    suite: str = typer.Option(
+        "default",
+        "--suite",
+        help="Prompt suite: default (64x64, 8 fps, "
+        "17 frames), quick, wide (96x64) or fine (128x128, 24 fps).",
+    ),
+    seeds: int = typer.Option(
+        None,
+        "--seeds",
+        min=1,
+        help="Prompts per category and caption split (overrides the suite's).",
+    ),
+    save_videos: bool = typer.Option(
+        False,
+        "--save-videos",
+        help="Also write every evaluated video to OUT/videos/<id>.mp4 (score again: --videos).",
+    ),
+) -> None:
+    """Score a generator on the world suite: colour, shape, count, spatial relation, attribute
+    binding, motion direction, gravity, throws, collisions, extra objects, object permanence,
+    flicker and smoothness, plus a continuation test against freeze and constant-velocity
+    baselines. Prints the scores; writes a JSON of every verdict and a Markdown report."""
+    from sorakit.data.video import write_video
+    from sorakit.eval.generators import make_generator
+    from sorakit.eval.report import write_report
+    from sorakit.eval.run import evaluate
+    from sorakit.eval.suite import build_suite
+
+    config = _suite(suite, seeds)
+    try:
+        generator = make_generator(model, videos)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    total = len(build_suite(config))
+    if save_videos:
+        (out / "videos").mkdir(parents=True, exist_ok=True)
+
+    def on_item(result) -> None:
+        if save_videos and result.analysis is not None:
+            video = result.analysis
+            write_video(out / "videos" / f"{result.item.id}.mp4", video.frames, video.fps)
+        bar.advance(task)
+
+    with progress_bar() as bar:
+        task = bar.add_task(f"evaluating {generator.name}", total=total)
+        evaluation = evaluate(generator, config, on_item=on_item)
+    report = write_report(evaluation, out)
+    for name, s in evaluation.scores.items():
+        console.print(f"{name:>11}: {100 * s.score:5.1f}%  ({s.passed}/{s.total})")
+    cont = evaluation.continuation
+    console.print(
+        "continuation error (world units): "
+        + ", ".join(f"{k} {v:.4f}" for k, v in cont.items() if isinstance(v, float))
+    )
+    print(report)
+
+
+@eval_app.command("prompts")
+def prompts(
+    out: Path = typer.Option(..., "--out", help="Folder for prompts.jsonl and continuation/."),
+    suite: str = typer.Option("default", "--suite", help="Prompt suite (see `eval world`)."),
+    seeds: int = typer.Option(None, "--seeds", min=1, help="Prompts per category and split."),
+) -> None:
+    """Write the suite's prompts (id, category, prompt, size, fps, frames) to prompts.jsonl and
+    the continuation test's context clips to continuation/<id>.mp4, so videos can be made
+    elsewhere and scored with `sorakit eval world --videos DIR`."""
+    from sorakit.data.video import write_video
+    from sorakit.eval.generators import GroundTruth
+    from sorakit.eval.suite import build_continuation, build_suite
+
+    config = _suite(suite, seeds)
+    (out / "continuation").mkdir(parents=True, exist_ok=True)
+    rows = [item.to_json() for item in build_suite(config)]
+    for cont in build_continuation(config):
+        frames = GroundTruth().generate(cont.item).frames[: cont.context_frames]
+        write_video(out / "continuation" / f"{cont.item.id}.mp4", frames, cont.item.fps)
+        rows.append(
+            {
+                **cont.item.to_json(),
+                "context_frames": cont.context_frames,
+                "context": f"continuation/{cont.item.id}.mp4",
+            }
+        )
+    (out / "prompts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    console.print(f"{len(rows)} prompts")
+    print(out / "prompts.jsonl")

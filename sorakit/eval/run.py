@@ -1,0 +1,186 @@
+"""Running the world evaluation: suite -> videos -> verdicts -> scores, plus continuation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from sorakit.eval import metrics as M
+from sorakit.eval.detect import detect_video
+from sorakit.eval.generators import Generator
+from sorakit.eval.suite import (
+    CATEGORIES,
+    ContinuationItem,
+    SuiteConfig,
+    SuiteItem,
+    build_continuation,
+    build_suite,
+    expected_facts,
+)
+from sorakit.world.clip import frame_times
+
+
+@dataclass
+class ItemResult:
+    item: SuiteItem
+    verdicts: dict[str, M.Verdict]
+    analysis: M.VideoAnalysis | None  # None when there was no video or it passed everything
+
+    def to_json(self) -> dict:
+        return {**self.item.to_json(), "verdicts": {k: asdict(v) for k, v in self.verdicts.items()}}
+
+
+def judge(item: SuiteItem, video: M.VideoAnalysis) -> dict[str, M.Verdict]:
+    """The item's own category verdict and the verdicts every video gets."""
+    scene = item.scene
+    exp = expected_facts(scene)
+    own: dict[str, Callable[[], M.Verdict]] = {
+        "colour": lambda: M.judge_colour(video, exp),
+        "shape": lambda: M.judge_shape(video, exp),
+        "count": lambda: M.judge_count(video, exp),
+        "relation": lambda: M.judge_relation(video, scene),
+        "binding": lambda: M.judge_binding(video, exp),
+        "motion": lambda: M.judge_motion(video, scene),
+        "gravity": lambda: M.judge_gravity(video, scene),
+        "throw": lambda: M.judge_throw(video, scene),
+        "collision": lambda: M.judge_collision(video, scene),
+    }
+    verdicts = {item.category: own[item.category](), "no_extra": M.judge_no_extra(video, exp)}
+    if len(video.frames) >= 2:
+        verdicts["permanence"] = M.judge_permanence(video)
+        verdicts["flicker"] = M.judge_flicker(video)
+    if len(video.frames) >= 3:
+        verdicts["smoothness"] = M.judge_smoothness(video, scene.gravity)
+    return verdicts
+
+
+def evaluate_item(generator: Generator, item: SuiteItem) -> ItemResult:
+    generated = generator.generate(item)
+    if generated is None:
+        missing = M.Verdict(False, None, "no video")
+        return ItemResult(item, {c: missing for c in (item.category, "no_extra")}, None)
+    video = M.VideoAnalysis(generated.frames, generated.fps)
+    return ItemResult(item, judge(item, video), video)
+
+
+@dataclass
+class CategoryScore:
+    category: str
+    score: float  # fraction of videos passing
+    passed: int
+    total: int
+    by_split: dict[str, float] = field(default_factory=dict)
+    mean_value: float | None = None
+
+
+def score(results: list[ItemResult]) -> dict[str, CategoryScore]:
+    scores = {}
+    for category in CATEGORIES:
+        rows = [(r.item.split, r.verdicts[category]) for r in results if category in r.verdicts]
+        if not rows:
+            continue
+        passed = sum(v.passed for _, v in rows)
+        by_split = {}
+        for split in sorted({s for s, _ in rows}):
+            mine = [v.passed for s, v in rows if s == split]
+            by_split[split] = sum(mine) / len(mine)
+        values = [v.value for _, v in rows if v.value is not None and np.isfinite(v.value)]
+        scores[category] = CategoryScore(
+            category,
+            passed / len(rows),
+            passed,
+            len(rows),
+            by_split,
+            float(np.mean(values)) if values else None,
+        )
+    return scores
+
+
+# --- continuation ------------------------------------------------------------------------------
+
+
+def _positions_by_colour(frames: np.ndarray, colours: list[str]) -> np.ndarray:
+    """(T, N, 2) pixel centres of the largest detection of each colour; NaN when missing."""
+    out = np.full((len(frames), len(colours), 2), np.nan)
+    for t, dets in enumerate(detect_video(frames)):
+        for n, colour in enumerate(colours):
+            mine = [d for d in dets if d.colour == colour]
+            if mine:
+                out[t, n] = max(mine, key=lambda d: d.area).center
+    return out
+
+
+MISSING_PENALTY = 1.0  # world units charged for an object a prediction lost
+
+
+def _error(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Mean distance (world units) over frames and objects; a missing object costs the penalty."""
+    dist = np.linalg.norm(pred - truth, axis=-1)
+    return float(np.where(np.isnan(dist), MISSING_PENALTY, dist).mean())
+
+
+def continuation_scores(
+    generator: Generator, items: list[ContinuationItem]
+) -> dict[str, float | int | None]:
+    """Mean future position error (world units) of the generator, of the detector on the true
+    future, and of two baselines working from the detected context: freeze the last frame, and
+    extrapolate at constant velocity."""
+    from sorakit.eval.generators import GroundTruth
+
+    errors: dict[str, list[float]] = {
+        "model": [],
+        "detector": [],
+        "freeze": [],
+        "constant_velocity": [],
+    }
+    for cont in items:
+        item, c = cont.item, cont.context_frames
+        scene, trajectory = item.simulated
+        colours = [o.colour for o in scene.objects]
+        ppu = float(min(item.width, item.height))
+        truth = trajectory.sample(frame_times(item.fps, item.num_frames))[0][c:]  # (F, N, 2)
+        full = GroundTruth().generate(item).frames
+        context = _positions_by_colour(full[:c], colours) / ppu
+        steps = np.arange(1, len(truth) + 1)[:, None, None]
+        last, velocity = context[-1][None], (context[-1] - context[-2])[None]
+        errors["freeze"].append(_error(np.repeat(last, len(truth), 0), truth))
+        errors["constant_velocity"].append(_error(last + velocity * steps, truth))
+        errors["detector"].append(_error(_positions_by_colour(full[c:], colours) / ppu, truth))
+        predicted = generator.continue_clip(item, full[:c])
+        if predicted is not None and len(predicted.frames) == item.num_frames:
+            future = _positions_by_colour(predicted.frames[c:], colours) / ppu
+            errors["model"].append(_error(future, truth))
+    out: dict[str, float | int | None] = {
+        k: (float(np.mean(v)) if v else None) for k, v in errors.items()
+    }
+    out["clips"] = len(items)
+    out["model_clips"] = len(errors["model"])
+    return out
+
+
+@dataclass
+class Evaluation:
+    generator: str
+    suite: SuiteConfig
+    results: list[ItemResult]
+    scores: dict[str, CategoryScore]
+    continuation: dict[str, float | int | None]
+
+
+def evaluate(
+    generator: Generator,
+    config: SuiteConfig,
+    on_item: Callable[[ItemResult], None] | None = None,
+) -> Evaluation:
+    results = []
+    for item in build_suite(config):
+        result = evaluate_item(generator, item)
+        if on_item is not None:
+            on_item(result)
+        if all(v.passed for v in result.verdicts.values()):
+            result.analysis = None  # only failed videos' frames are kept, for the contact sheet
+        results.append(result)
+    continuation = continuation_scores(generator, build_continuation(config))
+    return Evaluation(generator.name, config, results, score(results), continuation)
