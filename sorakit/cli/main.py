@@ -8,6 +8,7 @@ import typer
 
 from sorakit.cli.data import data_app
 from sorakit.cli.eval import eval_app
+from sorakit.cli.vae import eval_vae, reconstruct, train_vae
 
 app = typer.Typer(
     name="sorakit",
@@ -20,6 +21,9 @@ app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 app.add_typer(eval_app, name="eval")
+app.command("train-vae")(train_vae)
+app.command("reconstruct")(reconstruct)
+eval_app.command("vae")(eval_vae)
 
 
 def main() -> None:

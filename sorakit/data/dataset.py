@@ -211,4 +211,7 @@ def make_dataloader(
         num_workers=num_workers,
         collate_fn=collate_videos,
         persistent_workers=num_workers > 0,
+        # Its own generator: each new iterator draws a seed, which must not consume the global
+        # RNG that training resumes from a checkpoint.
+        generator=torch.Generator().manual_seed(seed),
     )

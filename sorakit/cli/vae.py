@@ -1,0 +1,173 @@
+"""`sorakit train-vae`, `sorakit reconstruct` and `sorakit eval vae`: the compression network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from sorakit.cli.data import console, progress_bar
+
+
+def train_vae(
+    manifest: Path = typer.Option(..., "--manifest", help="Training manifest (JSONL or CSV)."),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        help="Run folder: checkpoints/, logs/ (TensorBoard), "
+        "val/ (side-by-side videos) and model/ (the trained VAE).",
+    ),
+    preset: str = typer.Option("world", "--preset", help="Training preset: tiny or world."),
+    steps: int = typer.Option(None, "--steps", min=1, help="Total optimizer steps."),
+    batch_size: int = typer.Option(None, "--batch-size", min=1),
+    lr: float = typer.Option(None, "--lr", help="AdamW learning rate."),
+    adv_weight: float = typer.Option(None, "--adv-weight", help="3D patch GAN loss weight; 0 off."),
+    adv_start: int = typer.Option(None, "--adv-start", help="Step at which the GAN loss starts."),
+    val_manifest: Path = typer.Option(
+        None, "--val-manifest", help="Clips for validation PSNR and side-by-side reconstructions."
+    ),
+    checkpoint_every: int = typer.Option(None, "--checkpoint-every", min=1),
+    workers: int = typer.Option(None, "--workers", min=0, help="Data loader processes."),
+    threads: int = typer.Option(None, "--threads", min=1, help="Torch threads."),
+    resume: bool = typer.Option(
+        True,
+        "--resume/--no-resume",
+        help="Continue from the newest complete checkpoint in OUT, if there is one.",
+    ),
+) -> None:
+    """Train the causal video VAE on images and videos of mixed sizes (bucketed).
+
+    Checkpoints are written atomically and hold weights, optimizer, data position and RNG
+    state: kill the run at any moment and rerun the same command to continue exactly.
+    """
+    from sorakit.train.vae import VAETrainer, make_config
+
+    try:
+        config = make_config(
+            preset,
+            manifest=str(manifest),
+            out=str(out),
+            steps=steps,
+            batch_size=batch_size,
+            lr=lr,
+            adv_weight=adv_weight,
+            adv_start=adv_start,
+            checkpoint_every=checkpoint_every,
+            val_manifest=None if val_manifest is None else str(val_manifest),
+            num_workers=workers,
+            threads=threads,
+        )
+        trainer = VAETrainer(config)
+    except (ValueError, OSError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if resume:
+        trainer.resume()
+    with progress_bar() as bar:
+        task = bar.add_task("training VAE", total=config.steps, completed=trainer.step)
+
+        def on_step(log) -> None:
+            bar.update(
+                task,
+                completed=log.step,
+                description=f"training VAE  loss {log.loss:.4f}  psnr {log.psnr:.1f}",
+            )
+
+        result = trainer.run(on_step)
+    if result.skipped:
+        console.print(f"skipped {result.skipped} unreadable samples")
+    print(result.model_dir)
+
+
+def _load_vae(model: Path | None):
+    from sorakit.models.vae import CausalVAE
+
+    if model is None:
+        raise typer.BadParameter(
+            "give --model PATH (a folder written by train-vae); the shipped "
+            "default model arrives with the pipeline issue"
+        )
+    try:
+        return CausalVAE.from_pretrained(model)
+    except (ValueError, OSError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def reconstruct(
+    video: Path = typer.Argument(..., help="Any video or image."),
+    out: Path = typer.Option(..., "--out", help="Output .mp4 (or .png for an image)."),
+    model: Path = typer.Option(None, "--model", help="A saved VAE folder."),
+    chunk: int = typer.Option(2, "--chunk", min=1, help="Latent frames per chunk (memory)."),
+) -> None:
+    """Encode and decode a video at its own size and frame rate (cropped to the nearest size the
+    VAE accepts), to see what the latent space keeps. Prints the PSNR."""
+    import torch
+
+    from sorakit.data.transforms import from_model_tensor, to_model_tensor
+    from sorakit.data.video import VideoReadError, read_video, write_video
+    from sorakit.train.losses import psnr
+
+    vae = _load_vae(model)
+    try:
+        clip = read_video(video)
+    except VideoReadError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    frames = _crop_to_valid(clip.frames, vae.config)
+    x = to_model_tensor(torch.from_numpy(frames))[None]
+    with torch.no_grad():
+        recon = vae.decode(vae.encode(x, chunk=chunk), chunk=chunk).clamp(-1, 1)
+    write_video(out, from_model_tensor(recon[0]).numpy(), clip.fps or 8.0)
+    console.print(
+        f"{frames.shape[2]}x{frames.shape[1]}, {frames.shape[0]} frames: "
+        f"PSNR {float(psnr(recon, x)):.2f} dB"
+    )
+    print(out)
+
+
+def _crop_to_valid(frames, config):
+    """Centre-crop (T, H, W, 3) frames to the largest size and frame count the VAE accepts."""
+    sf, tf = config.spatial_factor, config.temporal_factor
+    t, h, w = frames.shape[:3]
+    if h < sf or w < sf:
+        raise typer.BadParameter(f"video is {w}x{h}; the VAE needs at least {sf}x{sf}")
+    h2, w2, t2 = h // sf * sf, w // sf * sf, 1 + (t - 1) // tf * tf
+    y0, x0 = (h - h2) // 2, (w - w2) // 2
+    return frames[:t2, y0 : y0 + h2, x0 : x0 + w2]
+
+
+def eval_vae(
+    manifest: Path = typer.Option(..., "--manifest", help="Clips to reconstruct."),
+    model: Path = typer.Option(None, "--model", help="A saved VAE folder."),
+    limit: int = typer.Option(None, "--limit", min=1, help="Only the first N clips."),
+) -> None:
+    """PSNR and SSIM of reconstructions over a manifest: one line per clip, then the mean."""
+    import numpy as np
+    import torch
+
+    from sorakit.data.clip import read_clip
+    from sorakit.data.manifest import read_manifest
+    from sorakit.data.transforms import to_model_tensor
+    from sorakit.data.video import VideoReadError, probe
+    from sorakit.train.losses import psnr, ssim
+
+    vae = _load_vae(model)
+    rows, _ = read_manifest(manifest)
+    rows = rows[:limit] if limit else rows
+    scores = []
+    with progress_bar() as bar:
+        task = bar.add_task("reconstructing", total=len(rows))
+        for row in rows:
+            try:
+                frames = _crop_to_valid(read_clip(row, probe(row.path)).frames, vae.config)
+            except VideoReadError as exc:
+                console.print(f"row {row.row}: skipped: {exc}")
+                continue
+            x = to_model_tensor(torch.from_numpy(frames))[None]
+            with torch.no_grad():
+                recon = vae.decode(vae.encode(x, chunk=2), chunk=2).clamp(-1, 1)
+            scores.append((float(psnr(recon, x)), float(ssim(recon, x))))
+            print(f"{row.path}\tPSNR {scores[-1][0]:.2f}\tSSIM {scores[-1][1]:.4f}")
+            bar.advance(task)
+    if not scores:
+        raise typer.Exit(1)
+    p, s = np.mean(scores, axis=0)
+    print(f"mean over {len(scores)} clips\tPSNR {p:.2f}\tSSIM {s:.4f}")

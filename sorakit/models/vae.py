@@ -1,0 +1,427 @@
+"""The video compression network: a causal 3D convolutional VAE.
+
+Layout: videos are (B, C, T, H, W) in [-1, 1]. Time is causal everywhere: every convolution
+looks only at the current and earlier frames (left padding), and normalisation is per position
+(RMS over channels), never across time. Temporal downsampling packs pairs of frames into channels
+after duplicating the first frame, so a clip of 1 + 4k frames becomes 1 + k latent frames and the
+first frame is encoded on its own: an image is a 1-frame video in the same latent space.
+
+Because of causality a long video can be encoded or decoded chunk by chunk: a `CausalCache`
+carries each causal convolution's last input frames from one chunk to the next, so chunked output
+equals full output while memory stays that of one chunk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    """Architecture of a causal video VAE. Level i has `blocks_per_level` residual blocks at
+    `base_channels * channel_mults[i]` channels, then halves space and/or time as flagged."""
+
+    latent_channels: int = 16
+    base_channels: int = 32
+    channel_mults: tuple[int, ...] = (1, 2, 4)
+    spatial_down: tuple[bool, ...] = (True, True, True)
+    temporal_down: tuple[bool, ...] = (False, True, True)
+    blocks_per_level: int = 1
+    in_channels: int = 3
+    patch_size: int = 1  # pixels folded into channels before the first conv (space-to-depth)
+
+    def __post_init__(self) -> None:
+        n = len(self.channel_mults)
+        if len(self.spatial_down) != n or len(self.temporal_down) != n:
+            raise ValueError("channel_mults, spatial_down and temporal_down need one entry a level")
+
+    @property
+    def spatial_factor(self) -> int:
+        return self.patch_size * 2 ** sum(self.spatial_down)
+
+    @property
+    def temporal_factor(self) -> int:
+        return 2 ** sum(self.temporal_down)
+
+    def latent_shape(self, frames: int, height: int, width: int) -> tuple[int, int, int, int]:
+        """(C, T, H, W) of the latent of a (frames, height, width) video; raises if invalid."""
+        check_video_size(self, frames, height, width)
+        tf, sf = self.temporal_factor, self.spatial_factor
+        return self.latent_channels, 1 + (frames - 1) // tf, height // sf, width // sf
+
+
+VAE_PRESETS: dict[str, VAEConfig] = {
+    # For tests: 4x space, 4x time, about 77k parameters.
+    "tiny": VAEConfig(
+        latent_channels=4,
+        base_channels=8,
+        channel_mults=(1, 2),
+        spatial_down=(True, True),
+        temporal_down=(True, True),
+    ),
+    # The default model's VAE: 8x space, 4x time, 16 latent channels.
+    "world": VAEConfig(),
+    # For very small videos: 4x space keeps more of each object.
+    "world-s4": VAEConfig(
+        channel_mults=(1, 2, 4), spatial_down=(True, True, False), temporal_down=(False, True, True)
+    ),
+}
+
+
+def check_video_size(config: VAEConfig, frames: int, height: int, width: int) -> None:
+    tf, sf = config.temporal_factor, config.spatial_factor
+    if frames < 1 or (frames - 1) % tf:
+        raise ValueError(
+            f"frame count must be 1 + {tf}k (1, {1 + tf}, {1 + 2 * tf}, ...), got {frames}"
+        )
+    if height % sf or width % sf or height < sf or width < sf:
+        raise ValueError(f"height and width must be multiples of {sf}, got {width}x{height}")
+
+
+class CausalCache(dict):
+    """Per-layer state carried between chunks: last input frames of causal convolutions, and
+    whether the temporal layers have seen the first frame. Create one per video and pass it to
+    every chunk in order."""
+
+
+class CausalConv3d(nn.Module):
+    """A 3D convolution padded on the left in time (and symmetrically in space)."""
+
+    def __init__(self, cin: int, cout: int, kernel: tuple[int, int, int] = (3, 3, 3)):
+        super().__init__()
+        kt, kh, kw = kernel
+        self.time_pad = kt - 1
+        self.conv = nn.Conv3d(cin, cout, kernel, padding=(0, kh // 2, kw // 2))
+
+    def forward(self, x: Tensor, cache: CausalCache | None = None) -> Tensor:
+        if self.time_pad:
+            past = None if cache is None else cache.get(self)
+            if past is None:
+                past = x.new_zeros(*x.shape[:2], self.time_pad, *x.shape[3:])
+            x = torch.cat([past, x], dim=2)
+            if cache is not None:
+                cache[self] = x[:, :, -self.time_pad :].detach().clone()
+        return self.conv(x)
+
+
+class RMSNorm(nn.Module):
+    """RMS over channels at each (t, h, w): per position, so it never mixes frames."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels, 1, 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(1, keepdim=True) + 1e-6) * self.weight
+
+
+class ResBlock(nn.Module):
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.norm1, self.conv1 = RMSNorm(cin), CausalConv3d(cin, cout)
+        self.norm2, self.conv2 = RMSNorm(cout), CausalConv3d(cout, cout)
+        self.skip = nn.Conv3d(cin, cout, 1) if cin != cout else nn.Identity()
+
+    def forward(self, x: Tensor, cache: CausalCache | None = None) -> Tensor:
+        h = self.conv1(F.silu(self.norm1(x)), cache)
+        h = self.conv2(F.silu(self.norm2(h)), cache)
+        return self.skip(x) + h
+
+
+class Downsample(nn.Module):
+    """Halve space (strided 3x3 conv per frame) and/or time (pairs of frames into channels)."""
+
+    def __init__(self, channels: int, space: bool, time: bool):
+        super().__init__()
+        self.space, self.time = space, time
+        if space:
+            self.spatial = nn.Conv3d(
+                channels, channels, (1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)
+            )
+        if time:
+            self.temporal = nn.Conv3d(2 * channels, channels, 1)
+
+    def forward(self, x: Tensor, cache: CausalCache | None = None) -> Tensor:
+        if self.space:
+            x = self.spatial(x)
+        if self.time:
+            if cache is None or not cache.get(self):  # this chunk holds the first frame
+                x = torch.cat([x[:, :, :1], x], dim=2)
+                if cache is not None:
+                    cache[self] = True
+            x = self.temporal(rearrange(x, "b c (t two) h w -> b (c two) t h w", two=2))
+        return x
+
+
+class Upsample(nn.Module):
+    """Double time (channels into pairs of frames, dropping the first frame's twin) and/or
+    space (nearest neighbour, then a 3x3 conv per frame)."""
+
+    def __init__(self, channels: int, space: bool, time: bool):
+        super().__init__()
+        self.space, self.time = space, time
+        if time:
+            self.temporal = nn.Conv3d(channels, 2 * channels, 1)
+        if space:
+            self.spatial = nn.Conv3d(channels, channels, (1, 3, 3), padding=(0, 1, 1))
+
+    def forward(self, x: Tensor, cache: CausalCache | None = None) -> Tensor:
+        if self.time:
+            x = rearrange(self.temporal(x), "b (c two) t h w -> b c (t two) h w", two=2)
+            if cache is None or not cache.get(self):
+                x = x[:, :, 1:]
+                if cache is not None:
+                    cache[self] = True
+        if self.space:
+            x = self.spatial(F.interpolate(x, scale_factor=(1, 2, 2), mode="nearest"))
+        return x
+
+
+class Encoder(nn.Module):
+    def __init__(self, cfg: VAEConfig):
+        super().__init__()
+        chans = [cfg.base_channels * m for m in cfg.channel_mults]
+        self.patch = cfg.patch_size
+        self.conv_in = CausalConv3d(cfg.in_channels * cfg.patch_size**2, chans[0])
+        self.levels = nn.ModuleList()
+        cin = chans[0]
+        for i, c in enumerate(chans):
+            blocks = [ResBlock(cin if b == 0 else c, c) for b in range(cfg.blocks_per_level)]
+            down = Downsample(c, cfg.spatial_down[i], cfg.temporal_down[i])
+            self.levels.append(nn.ModuleList([*blocks, down]))
+            cin = c
+        self.mid = ResBlock(cin, cin)
+        self.norm_out = RMSNorm(cin)
+        self.conv_out = CausalConv3d(cin, 2 * cfg.latent_channels)
+        # Start with small posterior noise (std 0.14): at std 1 the decoder first sees mostly
+        # noise, and the tiny KL weight takes thousands of steps to shrink it.
+        with torch.no_grad():
+            self.conv_out.conv.bias[cfg.latent_channels :].fill_(-4.0)
+
+    def forward(self, x: Tensor, cache: CausalCache | None = None) -> Tensor:
+        p = self.patch
+        x = rearrange(x, "b c t (h p) (w q) -> b (c p q) t h w", p=p, q=p)
+        x = self.conv_in(x, cache)
+        for level in self.levels:
+            for layer in level:
+                x = layer(x, cache)
+        x = self.mid(x, cache)
+        return self.conv_out(F.silu(self.norm_out(x)), cache)  # (B, 2 * latent, t, h, w)
+
+
+class Decoder(nn.Module):
+    def __init__(self, cfg: VAEConfig):
+        super().__init__()
+        chans = [cfg.base_channels * m for m in cfg.channel_mults]
+        self.conv_in = CausalConv3d(cfg.latent_channels, chans[-1])
+        self.mid = ResBlock(chans[-1], chans[-1])
+        self.levels = nn.ModuleList()
+        cin = chans[-1]
+        for i in reversed(range(len(chans))):
+            c = chans[i]
+            up = Upsample(cin, cfg.spatial_down[i], cfg.temporal_down[i])
+            blocks = [ResBlock(cin if b == 0 else c, c) for b in range(cfg.blocks_per_level)]
+            self.levels.append(nn.ModuleList([up, *blocks]))
+            cin = c
+        self.norm_out = RMSNorm(cin)
+        self.patch = cfg.patch_size
+        self.conv_out = CausalConv3d(cin, cfg.in_channels * cfg.patch_size**2)
+
+    def forward(self, z: Tensor, cache: CausalCache | None = None) -> Tensor:
+        x = self.mid(self.conv_in(z, cache), cache)
+        for level in self.levels:
+            for layer in level:
+                x = layer(x, cache)
+        x = self.conv_out(F.silu(self.norm_out(x)), cache)
+        p = self.patch
+        return rearrange(x, "b (c p q) t h w -> b c t (h p) (w q)", p=p, q=p)
+
+
+@dataclass
+class Posterior:
+    """A diagonal Gaussian over latents (normalised units)."""
+
+    mean: Tensor
+    logvar: Tensor
+
+    def sample(self, generator: torch.Generator | None = None) -> Tensor:
+        noise = torch.randn(self.mean.shape, generator=generator, dtype=self.mean.dtype)
+        return self.mean + torch.exp(0.5 * self.logvar) * noise.to(self.mean.device)
+
+    def kl(self) -> Tensor:
+        """KL to N(0, 1), mean over elements."""
+        return 0.5 * (self.mean.pow(2) + self.logvar.exp() - 1.0 - self.logvar).mean()
+
+
+def _chunks(total: int, first: int, size: int) -> Iterator[slice]:
+    """[0, first), then pieces of `size` up to `total`."""
+    yield slice(0, min(first, total))
+    for start in range(first, total, size):
+        yield slice(start, min(start + size, total))
+
+
+class CausalVAE(nn.Module):
+    """Encoder, decoder and latent normalisation (per-channel shift and scale, stored with the
+    weights). `encode` and `decode` speak normalised latents; `chunk` (in latent frames) bounds
+    memory for long videos and `tile` (pixels) for large frames."""
+
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(config)
+        self.decoder = Decoder(config)
+        self.register_buffer("latent_shift", torch.zeros(config.latent_channels))
+        self.register_buffer("latent_scale", torch.ones(config.latent_channels))
+
+    # --- normalisation ---
+    def _normalise(self, z: Tensor) -> Tensor:
+        return (z - self.latent_shift.view(1, -1, 1, 1, 1)) / self.latent_scale.view(1, -1, 1, 1, 1)
+
+    def _denormalise(self, z: Tensor) -> Tensor:
+        return z * self.latent_scale.view(1, -1, 1, 1, 1) + self.latent_shift.view(1, -1, 1, 1, 1)
+
+    # --- encode / decode ---
+    def _encode_raw(self, x: Tensor, chunk: int | None) -> Tensor:
+        if chunk is None:
+            return self.encoder(x)
+        cache, tf = CausalCache(), self.config.temporal_factor
+        parts = [self.encoder(x[:, :, s], cache) for s in _chunks(x.shape[2], 1, chunk * tf)]
+        return torch.cat(parts, dim=2)
+
+    def posterior(self, x: Tensor, chunk: int | None = None, tile: int | None = None) -> Posterior:
+        """The latent distribution of videos x (B, C, T, H, W) in [-1, 1]."""
+        check_video_size(self.config, *x.shape[2:])
+        sf = self.config.spatial_factor
+        moments = _tiled(lambda v: self._encode_raw(v, chunk), x, tile, sf, 1 / sf)
+        mean, logvar = moments.chunk(2, dim=1)
+        logvar = logvar.clamp(-30.0, 20.0) - 2 * torch.log(self.latent_scale).view(1, -1, 1, 1, 1)
+        return Posterior(self._normalise(mean), logvar)
+
+    def encode(self, x: Tensor, chunk: int | None = None, tile: int | None = None) -> Tensor:
+        """Normalised latent means (B, latent, 1 + (T-1)/tf, H/sf, W/sf)."""
+        return self.posterior(x, chunk, tile).mean
+
+    def _decode_raw(self, z: Tensor, chunk: int | None) -> Tensor:
+        if chunk is None:
+            return self.decoder(z)
+        cache = CausalCache()
+        return torch.cat(
+            [self.decoder(z[:, :, s], cache) for s in _chunks(z.shape[2], 1, chunk)], 2
+        )
+
+    def decode(self, z: Tensor, chunk: int | None = None, tile: int | None = None) -> Tensor:
+        """Videos (B, C, T, H, W), roughly in [-1, 1], from normalised latents."""
+        sf = self.config.spatial_factor
+        tile_latent = None if tile is None else max(tile // sf, 1)
+        return _tiled(
+            lambda v: self._decode_raw(v, chunk), self._denormalise(z), tile_latent, 1, sf
+        )
+
+    def forward(
+        self, x: Tensor, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Posterior]:
+        post = self.posterior(x)
+        return self.decode(post.sample(generator)), post
+
+    # --- persistence ---
+    def save_pretrained(self, folder: str | os.PathLike) -> None:
+        """Write config.json and model.safetensors into `folder`, atomically."""
+        _atomic_folder(
+            Path(folder),
+            {
+                CONFIG_NAME: lambda p: p.write_text(json.dumps(asdict(self.config), indent=1)),
+                WEIGHTS_NAME: lambda p: save_file(
+                    {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}, str(p)
+                ),
+            },
+        )
+
+    @classmethod
+    def from_pretrained(cls, folder: str | os.PathLike) -> CausalVAE:
+        folder = Path(folder)
+        try:
+            raw = json.loads((folder / CONFIG_NAME).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{folder}: not a saved sorakit VAE ({exc})") from None
+        config = VAEConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+        model = cls(config)
+        model.load_state_dict(load_file(str(folder / WEIGHTS_NAME)))
+        return model.eval()
+
+
+def _atomic_folder(folder: Path, writers: dict[str, Callable[[Path], None]]) -> None:
+    """Write files into a temporary sibling folder, then swap it in for `folder`."""
+    tmp = folder.with_name(f".tmp-{folder.name}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    for name, write in writers.items():
+        write(tmp / name)
+    old = folder.with_name(f".old-{folder.name}")
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(tmp, folder)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def _ramp(n: int, overlap: int) -> Tensor:
+    """Blend weights along one axis: rising over the first `overlap`, falling over the last."""
+    w = torch.ones(n)
+    if overlap > 0:
+        edge = (torch.arange(overlap) + 1) / (overlap + 1)
+        w[:overlap] = torch.minimum(w[:overlap], edge)
+        w[-overlap:] = torch.minimum(w[-overlap:], edge.flip(0))
+    return w
+
+
+def _tiled(
+    fn: Callable[[Tensor], Tensor], x: Tensor, tile: int | None, step_div: int, scale: float
+) -> Tensor:
+    """Apply `fn` to overlapping spatial tiles of x and blend the outputs with linear ramps.
+
+    `tile` is the tile size in x's pixels (None: no tiling); tiles start on multiples of
+    `step_div` and overlap by a quarter; outputs are `scale` times the input size.
+    """
+    h, w = x.shape[-2:]
+    if tile is None or (h <= tile and w <= tile):
+        return fn(x)
+    tile = max(step_div, tile // step_div * step_div)
+    overlap = max(step_div, tile // 4 // step_div * step_div)
+    starts = lambda n: sorted({min(s, max(n - tile, 0)) for s in range(0, n, tile - overlap)})  # noqa: E731
+    out = weight = None
+    for y0 in starts(h):
+        for x0 in starts(w):
+            piece = fn(x[..., y0 : y0 + tile, x0 : x0 + tile])
+            ph, pw = piece.shape[-2:]
+            ov = round(overlap * scale)
+            wt = (
+                _ramp(ph, ov if ph < round(h * scale) else 0)[:, None]
+                * _ramp(pw, ov if pw < round(w * scale) else 0)[None]
+            )
+            wt = wt.to(piece)
+            if out is None:
+                out = piece.new_zeros(*piece.shape[:-2], round(h * scale), round(w * scale))
+                weight = piece.new_zeros(round(h * scale), round(w * scale))
+            oy, ox = round(y0 * scale), round(x0 * scale)
+            out[..., oy : oy + ph, ox : ox + pw] += piece * wt
+            weight[oy : oy + ph, ox : ox + pw] += wt
+    return out / weight
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

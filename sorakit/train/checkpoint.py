@@ -1,0 +1,153 @@
+"""Resumable training checkpoints: tensors in safetensors, everything else in JSON, no pickle.
+
+A checkpoint is a folder `step-NNNNNNN` holding, for each named module and optimizer, a
+`.safetensors` file, plus `state.json` (step, data position, config, optimizer hyper-parameters,
+numpy and Python RNG states) and `rng.safetensors` (torch's RNG state). It is written into a
+temporary folder and renamed into place, and `state.json` is written last, so a folder without
+it is incomplete and never resumed from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+STATE_NAME = "state.json"
+_STEP_DIR = re.compile(r"^step-(\d{7})$")
+
+
+def _flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split an optimizer state_dict into tensors (for safetensors) and the JSON-able rest."""
+    tensors, scalars = {}, {}
+    for index, slots in state["state"].items():
+        for name, value in slots.items():
+            key = f"{index}.{name}"
+            if torch.is_tensor(value):
+                tensors[key] = value.detach().contiguous().cpu()
+            else:
+                scalars[key] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in [*tensors.items(), *meta["scalars"].items()]:
+        index, name = key.split(".", 1)
+        state.setdefault(int(index), {})[name] = value
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def _rng_state() -> tuple[dict, dict[str, torch.Tensor]]:
+    py = random.getstate()
+    return (
+        {"numpy": np.random.get_state(legacy=False), "python": [py[0], list(py[1]), py[2]]},
+        {"torch": torch.get_rng_state()},
+    )
+
+
+def _set_rng_state(meta: dict, tensors: dict[str, torch.Tensor]) -> None:
+    numpy_state = meta["numpy"]
+    numpy_state["state"]["key"] = np.asarray(numpy_state["state"]["key"], dtype=np.uint32)
+    np.random.set_state(numpy_state)
+    version, internal, gauss = meta["python"]
+    random.setstate((version, tuple(internal), gauss))
+    torch.set_rng_state(tensors["torch"])
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(
+        json.dumps(value, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
+    )
+
+
+@dataclass
+class TrainingState:
+    """What a checkpoint restores besides weights: where training was."""
+
+    step: int
+    data: dict[str, Any]  # the batch sampler's position
+    extra: dict[str, Any]  # anything else the trainer wants back (e.g. running averages)
+
+
+def save_checkpoint(
+    root: Path,
+    state: TrainingState,
+    modules: dict[str, nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+    config: dict[str, Any],
+    keep: int = 2,
+) -> Path:
+    """Write `root/step-NNNNNNN` atomically and keep only the newest `keep` checkpoints."""
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"step-{state.step:07d}"
+    tmp = root / f".tmp-step-{state.step:07d}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    for name, module in modules.items():
+        save_file(
+            {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()},
+            str(tmp / f"{name}.safetensors"),
+        )
+    optim_meta = {}
+    for name, opt in optimizers.items():
+        tensors, meta = _flatten_optimizer(opt.state_dict())
+        save_file(tensors, str(tmp / f"optim-{name}.safetensors"))
+        optim_meta[name] = meta
+    rng_meta, rng_tensors = _rng_state()
+    save_file(rng_tensors, str(tmp / "rng.safetensors"))
+    payload = {
+        "step": state.step,
+        "data": state.data,
+        "extra": state.extra,
+        "config": config,
+        "optimizers": optim_meta,
+        "rng": rng_meta,
+    }
+    (tmp / STATE_NAME).write_text(json.dumps(_jsonable(payload)))  # last: marks it complete
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    for old in list_checkpoints(root)[:-keep]:
+        shutil.rmtree(old)
+    return final
+
+
+def list_checkpoints(root: Path) -> list[Path]:
+    """Complete checkpoints under `root`, oldest first."""
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if _STEP_DIR.match(p.name) and (p / STATE_NAME).exists()]
+    return sorted(found, key=lambda p: int(_STEP_DIR.match(p.name).group(1)))
+
+
+def latest_checkpoint(root: Path) -> Path | None:
+    found = list_checkpoints(root)
+    return found[-1] if found else None
+
+
+def load_checkpoint(
+    folder: Path,
+    modules: dict[str, nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+) -> tuple[TrainingState, dict[str, Any]]:
+    """Restore modules, optimizers and RNGs from `folder`; returns the state and saved config."""
+    payload = json.loads((folder / STATE_NAME).read_text())
+    for name, module in modules.items():
+        module.load_state_dict(load_file(str(folder / f"{name}.safetensors")))
+    for name, opt in optimizers.items():
+        tensors = load_file(str(folder / f"optim-{name}.safetensors"))
+        opt.load_state_dict(_unflatten_optimizer(tensors, payload["optimizers"][name]))
+    _set_rng_state(payload["rng"], load_file(str(folder / "rng.safetensors")))
+    return TrainingState(payload["step"], payload["data"], payload["extra"]), payload["config"]

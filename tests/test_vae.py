@@ -1,0 +1,161 @@
+"""The causal video VAE: causality, shapes, chunked equals full, persistence, training."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from sorakit.data.manifest import write_manifest
+from sorakit.data.video import write_video
+from sorakit.models.vae import VAE_PRESETS, CausalVAE, VAEConfig
+from sorakit.train.losses import psnr
+from sorakit.train.vae import VAETrainer, make_config
+from sorakit.world.clip import render_clip
+
+TINY = VAE_PRESETS["tiny"]  # 4x space, 4x time
+# 8x space with a 2x patch fold and a level that does not halve time, like the default model.
+MIXED = VAEConfig(
+    latent_channels=4,
+    base_channels=8,
+    channel_mults=(1, 2, 2),
+    patch_size=2,
+    spatial_down=(True, True, False),
+    temporal_down=(False, True, True),
+)
+
+
+@pytest.fixture(scope="module", params=[TINY, MIXED], ids=["tiny", "mixed"])
+def vae(request):
+    torch.manual_seed(0)
+    return CausalVAE(request.param).eval()
+
+
+@torch.no_grad()
+def test_causality(vae):
+    """Changing frame k never changes the latents of earlier latent frames."""
+    tf = vae.config.temporal_factor
+    x = torch.randn(1, 3, 1 + 3 * tf, 16, 24)
+    z = vae.encode(x)
+    for k in range(1, x.shape[2]):
+        y = x.clone()
+        y[:, :, k:] = torch.randn_like(y[:, :, k:])
+        first_touched = 1 + (k - 1) // tf  # the latent frame holding frame k
+        assert torch.equal(vae.encode(y)[:, :, :first_touched], z[:, :, :first_touched])
+        assert not torch.equal(vae.encode(y)[:, :, first_touched], z[:, :, first_touched])
+    # The decoder is causal too: later latents never change earlier frames.
+    zz = z.clone()
+    zz[:, :, 2:] += 1.0
+    out, out2 = vae.decode(z), vae.decode(zz)
+    assert torch.equal(out[:, :, : 1 + tf], out2[:, :, : 1 + tf])
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("frames", [1, 5, 9])
+@pytest.mark.parametrize("size", [(8, 8), (24, 40), (40, 24)])
+def test_shapes_round_trip(vae, frames, size):
+    tf, sf = vae.config.temporal_factor, vae.config.spatial_factor
+    frames = 1 + (frames - 1) // 4 * tf
+    h, w = (max(sf, s // sf * sf) for s in size)
+    x = torch.randn(2, 3, frames, h, w)
+    z = vae.encode(x)
+    assert tuple(z.shape[1:]) == vae.config.latent_shape(frames, h, w)
+    assert vae.decode(z).shape == x.shape
+
+
+def test_invalid_sizes_are_clear_errors(vae):
+    sf = vae.config.spatial_factor
+    with pytest.raises(ValueError, match="frame count"):
+        vae.encode(torch.randn(1, 3, 2 + vae.config.temporal_factor, sf, sf))
+    with pytest.raises(ValueError, match="multiples"):
+        vae.encode(torch.randn(1, 3, 1, sf + 1, sf))
+
+
+@torch.no_grad()
+def test_chunked_equals_full(vae):
+    tf = vae.config.temporal_factor
+    x = torch.randn(1, 3, 1 + 4 * tf, 16, 16)
+    z = vae.encode(x)
+    for chunk in (1, 2, 3):
+        torch.testing.assert_close(vae.encode(x, chunk=chunk), z, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(vae.decode(z, chunk=chunk), vae.decode(z), rtol=1e-4, atol=1e-5)
+
+
+@torch.no_grad()
+def test_tiling_covers_the_frame_and_matches_untiled_inside(vae):
+    sf = vae.config.spatial_factor
+    x = torch.randn(1, 3, 1, 8 * sf, 8 * sf)
+    z = vae.encode(x)
+    tiled = vae.decode(z, tile=4 * sf)
+    assert tiled.shape == vae.decode(z).shape and torch.isfinite(tiled).all()
+    one_tile = vae.decode(z, tile=8 * sf)  # a tile as large as the frame is no tiling
+    torch.testing.assert_close(one_tile, vae.decode(z))
+
+
+def test_save_and_load_round_trip(vae, tmp_path):
+    vae.latent_shift.fill_(0.25)
+    vae.latent_scale.fill_(2.0)
+    vae.save_pretrained(tmp_path / "vae")
+    loaded = CausalVAE.from_pretrained(tmp_path / "vae")
+    assert loaded.config == vae.config
+    x = torch.randn(1, 3, 1 + vae.config.temporal_factor, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.encode(x), vae.encode(x))
+    assert (tmp_path / "vae" / "model.safetensors").exists()
+    assert (tmp_path / "vae" / "config.json").exists()
+    vae.latent_shift.fill_(0.0)
+    vae.latent_scale.fill_(1.0)
+
+
+def test_tiny_model_overfits_one_clip():
+    torch.manual_seed(0)
+    clip = render_clip(3, 32, 32, 8, 5)
+    x = torch.from_numpy(clip.frames).permute(3, 0, 1, 2)[None].float() / 127.5 - 1
+    model = CausalVAE(dataclasses.replace(TINY, base_channels=16))
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    for _ in range(300):
+        recon, post = model(x)
+        loss = (recon - x).pow(2).mean() + 1e-6 * post.kl()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        assert psnr(model.decode(model.encode(x)).clamp(-1, 1), x) > 28.0
+
+
+@pytest.fixture(scope="module")
+def world_manifest(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("world")
+    rows = []
+    for i in range(6):
+        frames = (1, 9)[i % 2]
+        clip = render_clip(i, 64, 64, 8, frames)
+        name = f"{i}.png" if frames == 1 else f"{i}.mp4"
+        write_video(folder / name, clip.frames, 8)
+        rows.append({"path": name, "caption": clip.caption})
+    write_manifest(folder / "manifest.jsonl", rows)
+    return folder / "manifest.jsonl"
+
+
+def test_resume_equals_uninterrupted(world_manifest, tmp_path):
+    def run(out, steps, resume):
+        cfg = make_config(
+            "tiny",
+            manifest=str(world_manifest),
+            out=str(out),
+            steps=steps,
+            checkpoint_every=3,
+            val_every=1000,
+            batch_size=2,
+        )
+        trainer = VAETrainer(cfg)
+        if resume:
+            assert trainer.resume()
+        return [log.loss for log in trainer.run().logs]
+
+    full = run(tmp_path / "a", 6, False)
+    first = run(tmp_path / "b", 3, False)
+    rest = run(tmp_path / "b", 6, True)
+    assert first + rest == pytest.approx(full, rel=1e-6)
+    assert (tmp_path / "b" / "model" / "model.safetensors").exists()
