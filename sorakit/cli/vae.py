@@ -66,11 +66,10 @@ def train_vae(
         task = bar.add_task("training VAE", total=config.steps, completed=trainer.step)
 
         def on_step(log) -> None:
-            bar.update(
-                task,
-                completed=log.step,
-                description=f"training VAE  loss {log.loss:.4f}  psnr {log.psnr:.1f}",
-            )
+            text = f"training VAE  loss {log.loss:.4f}  psnr {log.psnr:.1f}"
+            bar.update(task, completed=log.step, description=text)
+            if not console.is_terminal and log.step % 50 == 0:  # a log file gets lines
+                console.print(f"step {log.step}: {text}")
 
         result = trainer.run(on_step)
     if result.skipped:
