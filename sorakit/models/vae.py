@@ -73,11 +73,23 @@ VAE_PRESETS: dict[str, VAEConfig] = {
         spatial_down=(True, True),
         temporal_down=(True, True),
     ),
-    # The default model's VAE: 8x space, 4x time, 16 latent channels.
-    "world": VAEConfig(),
+    # The default model's VAE: 8x space (a 4x4 patch fold, then one halving), 4x time, 16 latent
+    # channels, 2.6M parameters. Folding pixels first makes it about 6x cheaper to train on a CPU
+    # than convolving at full resolution.
+    "world": VAEConfig(
+        base_channels=48,
+        channel_mults=(1, 2),
+        spatial_down=(True, False),
+        temporal_down=(True, True),
+        patch_size=4,
+    ),
     # For very small videos: 4x space keeps more of each object.
     "world-s4": VAEConfig(
-        channel_mults=(1, 2, 4), spatial_down=(True, True, False), temporal_down=(False, True, True)
+        base_channels=48,
+        channel_mults=(1, 2),
+        spatial_down=(False, False),
+        temporal_down=(True, True),
+        patch_size=4,
     ),
 }
 
@@ -286,6 +298,18 @@ class CausalVAE(nn.Module):
         self.decoder = Decoder(config)
         self.register_buffer("latent_shift", torch.zeros(config.latent_channels))
         self.register_buffer("latent_scale", torch.ones(config.latent_channels))
+
+    @property
+    def spatial_factor(self) -> int:
+        return self.config.spatial_factor
+
+    @property
+    def temporal_factor(self) -> int:
+        return self.config.temporal_factor
+
+    @property
+    def latent_channels(self) -> int:
+        return self.config.latent_channels
 
     # --- normalisation ---
     def _normalise(self, z: Tensor) -> Tensor:
