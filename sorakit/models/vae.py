@@ -342,10 +342,15 @@ class CausalVAE(nn.Module):
     def _decode_raw(self, z: Tensor, chunk: int | None) -> Tensor:
         if chunk is None:
             return self.decoder(z)
-        cache = CausalCache()
-        return torch.cat(
-            [self.decoder(z[:, :, s], cache) for s in _chunks(z.shape[2], 1, chunk)], 2
-        )
+        cache, tf, out = CausalCache(), self.config.temporal_factor, None
+        for s in _chunks(z.shape[2], 1, chunk):
+            piece = self.decoder(z[:, :, s], cache)
+            if out is None:  # filled in place: no second copy of a long video in memory
+                frames = 1 + (z.shape[2] - 1) * tf
+                out = piece.new_empty(*piece.shape[:2], frames, *piece.shape[3:])
+            start = 0 if s.start == 0 else 1 + (s.start - 1) * tf
+            out[:, :, start : start + piece.shape[2]] = piece
+        return out
 
     def decode(self, z: Tensor, chunk: int | None = None, tile: int | None = None) -> Tensor:
         """Videos (B, C, T, H, W), roughly in [-1, 1], from normalised latents."""
