@@ -159,3 +159,22 @@ def test_resume_equals_uninterrupted(world_manifest, tmp_path):
     rest = run(tmp_path / "b", 6, True)
     assert first + rest == pytest.approx(full, rel=1e-6)
     assert (tmp_path / "b" / "model" / "model.safetensors").exists()
+
+
+def test_adversarial_loss_switches_on_after_warm_up(world_manifest, tmp_path):
+    cfg = make_config(
+        "tiny",
+        manifest=str(world_manifest),
+        out=str(tmp_path),
+        steps=3,
+        adv_weight=0.1,
+        adv_start=2,
+        batch_size=2,
+    )
+    trainer = VAETrainer(cfg)
+    disc_before = [p.clone() for p in trainer.disc.parameters()]
+    logs = trainer.run().logs
+    assert [log.adv == 0.0 for log in logs] == [True, True, False]
+    after = list(trainer.disc.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(disc_before, after, strict=True))
+    assert (tmp_path / "checkpoints" / "step-0000003" / "disc.safetensors").exists()

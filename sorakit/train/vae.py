@@ -168,7 +168,7 @@ class VAETrainer:
         return True
 
     # --- one step ---
-    def _losses(self, x: torch.Tensor) -> tuple[torch.Tensor, StepLog]:
+    def _losses(self, x: torch.Tensor) -> tuple[torch.Tensor, StepLog, torch.Tensor]:
         recon, post = self.model(x)
         cfg = self.config
         l1 = (recon - x).abs().mean()
@@ -184,7 +184,6 @@ class VAETrainer:
         if self.disc is not None and self.step >= self.config.adv_start:
             adv = hinge_generator(self.disc(recon))
             loss = loss + self.config.adv_weight * adv
-            self._disc_step(x, recon.detach())
         log = StepLog(
             self.step + 1,
             loss.item(),
@@ -194,21 +193,24 @@ class VAETrainer:
             float(psnr(recon.detach(), x)),
             adv.item(),
         )
-        return loss, log
+        return loss, log, recon
 
     def _disc_step(self, real: torch.Tensor, fake: torch.Tensor) -> None:
         loss = hinge_discriminator(self.disc(real), self.disc(fake))
-        self.disc_opt.zero_grad(set_to_none=True)
+        self.disc_opt.zero_grad(set_to_none=True)  # also drops the generator loss's gradients
         loss.backward()
         self.disc_opt.step()
 
     def train_step(self, x: torch.Tensor) -> StepLog:
         self.model.train()
-        loss, log = self._losses(x)
+        loss, log, recon = self._losses(x)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.opt.step()
+        # The discriminator learns after the generator's step: its loss graph used its weights.
+        if self.disc is not None and self.step >= self.config.adv_start:
+            self._disc_step(x, recon.detach())
         self.step += 1
         return log
 
