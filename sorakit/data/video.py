@@ -70,6 +70,14 @@ def _read_image(path: Path) -> Video:
     return Video(frames=rgb[None], times=np.zeros(1), fps=None)
 
 
+def _video_stream(container, path: Path) -> tuple[av.video.stream.VideoStream, float | None]:
+    """The first video stream and its frame rate (None if the file declares none)."""
+    if not container.streams.video:
+        raise VideoReadError(f"{path}: has no video stream")
+    stream = container.streams.video[0]
+    return stream, float(stream.average_rate or stream.guessed_rate or 0) or None
+
+
 def probe(path: str | os.PathLike) -> VideoInfo:
     """Size, frame rate and length of a video or image, from its header."""
     path = Path(path)
@@ -83,10 +91,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         return VideoInfo(width, height, None, 1, 0.0)
     try:
         with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise VideoReadError(f"{path}: has no video stream")
-            stream = container.streams.video[0]
-            fps = float(stream.average_rate or stream.guessed_rate or 0) or None
+            stream, fps = _video_stream(container, path)
             if stream.duration is not None and stream.time_base is not None:
                 duration = float(stream.duration * stream.time_base)
             elif container.duration is not None:
@@ -135,10 +140,7 @@ def read_video(path: str | os.PathLike, start: float = 0.0, end: float | None = 
     times, frames = [], []
     try:
         with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise VideoReadError(f"{path}: has no video stream")
-            stream = container.streams.video[0]
-            fps = float(stream.average_rate or stream.guessed_rate or 0) or None
+            stream, fps = _video_stream(container, path)
             for t, rgb in _decode_frames(container, start, end):
                 times.append(t)
                 frames.append(rgb)
