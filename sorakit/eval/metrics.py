@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import ndimage
 
 from sorakit.eval.detect import Detection, Track, detect_video, track_objects
 from sorakit.eval.suite import Expected
@@ -279,8 +280,6 @@ def judge_permanence(video: VideoAnalysis) -> Verdict:
 
 def judge_flicker(video: VideoAnalysis) -> Verdict:
     """Mean absolute change of background pixels (3 px from any object) between frames."""
-    from scipy import ndimage
-
     frames = video.frames.astype(np.float32)
     bg = np.linalg.norm(frames - np.asarray(BACKGROUND, np.float32), axis=-1) < 30  # (T, H, W)
     far = np.stack([ndimage.binary_erosion(m, iterations=3, border_value=1) for m in bg])

@@ -9,7 +9,7 @@ import numpy as np
 
 from sorakit.eval import metrics as M
 from sorakit.eval.detect import detect_video
-from sorakit.eval.generators import Generator
+from sorakit.eval.generators import Generator, GroundTruth
 from sorakit.eval.suite import (
     CATEGORIES,
     ContinuationItem,
@@ -127,8 +127,6 @@ def continuation_scores(
     """Mean future position error (world units) of the generator, of the detector on the true
     future, and of two baselines working from the detected context: freeze the last frame, and
     extrapolate at constant velocity."""
-    from sorakit.eval.generators import GroundTruth
-
     errors: dict[str, list[float]] = {
         "model": [],
         "detector": [],
