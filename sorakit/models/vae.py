@@ -219,10 +219,12 @@ class Encoder(nn.Module):
         self.mid = ResBlock(cin, cin)
         self.norm_out = RMSNorm(cin)
         self.conv_out = CausalConv3d(cin, 2 * cfg.latent_channels)
-        # Start with small posterior noise (std 0.14): at std 1 the decoder first sees mostly
-        # noise, and the tiny KL weight takes thousands of steps to shrink it.
+        # Start with almost no posterior noise (std 0.007): early latents are small, and noise of
+        # std 0.14 drowned their colour (measured: 150 steps on four world clips gave PSNR 18.6
+        # dB and no colour with it, 23.6 dB and colour without); the tiny KL weight lets the
+        # variance grow only where the decoder tolerates it.
         with torch.no_grad():
-            self.conv_out.conv.bias[cfg.latent_channels :].fill_(-4.0)
+            self.conv_out.conv.bias[cfg.latent_channels :].fill_(-10.0)
 
     def forward(self, x: Tensor, cache: CausalCache | None = None) -> Tensor:
         p = self.patch
