@@ -8,7 +8,6 @@ category, plots of the physics fits and a contact sheet of failed videos.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -16,15 +15,10 @@ import numpy as np
 
 from sorakit.eval.run import Evaluation, ItemResult
 from sorakit.eval.suite import BENCHMARK_NAMES, CATEGORIES
+from sorakit.fileio import atomic_write
 
 SHEET_ROWS = 16  # failed videos shown on the contact sheet
 SHEET_FRAMES = 6  # frames shown per failed video
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".tmp-{path.name}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def to_json(ev: Evaluation) -> dict:
@@ -189,7 +183,8 @@ def write_report(ev: Evaluation, out: Path) -> Path:
     report's path."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "plots").mkdir(exist_ok=True)
-    _atomic_text(out / "results.json", json.dumps(to_json(ev), indent=1))
+    text = json.dumps(to_json(ev), indent=1)
+    atomic_write(out / "results.json", lambda p: p.write_text(text))
     plots = plot_physics(ev, out / "plots")
     has_sheet = contact_sheet(ev, out / "failed.png")
     s = ev.suite
@@ -221,5 +216,5 @@ def write_report(ev: Evaluation, out: Path) -> Path:
     for c in CATEGORIES:
         lines += _category_table(c, ev.results)
     path = out / "report.md"
-    _atomic_text(path, "\n".join(lines))
+    atomic_write(path, lambda p: p.write_text("\n".join(lines)))
     return path

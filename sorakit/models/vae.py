@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,6 +24,8 @@ import torch.nn.functional as F
 from einops import rearrange
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
+
+from sorakit.fileio import atomic_folder
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -371,7 +372,7 @@ class CausalVAE(nn.Module):
     # --- persistence ---
     def save_pretrained(self, folder: str | os.PathLike) -> None:
         """Write config.json and model.safetensors into `folder`, atomically."""
-        _atomic_folder(
+        atomic_folder(
             Path(folder),
             {
                 CONFIG_NAME: lambda p: p.write_text(json.dumps(asdict(self.config), indent=1)),
@@ -392,22 +393,6 @@ class CausalVAE(nn.Module):
         model = cls(config)
         model.load_state_dict(load_file(str(folder / WEIGHTS_NAME)))
         return model.eval()
-
-
-def _atomic_folder(folder: Path, writers: dict[str, Callable[[Path], None]]) -> None:
-    """Write files into a temporary sibling folder, then swap it in for `folder`."""
-    tmp = folder.with_name(f".tmp-{folder.name}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    for name, write in writers.items():
-        write(tmp / name)
-    old = folder.with_name(f".old-{folder.name}")
-    if folder.exists():
-        os.replace(folder, old)
-    os.replace(tmp, folder)
-    if old.exists():
-        shutil.rmtree(old)
 
 
 def _ramp(n: int, overlap: int) -> Tensor:

@@ -10,10 +10,10 @@ it is incomplete and never resumed from.
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
+
+from sorakit.fileio import atomic_folder
 
 STATE_NAME = "state.json"
 _STEP_DIR = re.compile(r"^step-(\d{7})$")
@@ -91,22 +93,16 @@ def save_checkpoint(
     """Write `root/step-NNNNNNN` atomically and keep only the newest `keep` checkpoints."""
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{state.step:07d}"
-    tmp = root / f".tmp-step-{state.step:07d}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
+    writers: dict[str, Callable[[Path], None]] = {}
     for name, module in modules.items():
-        save_file(
-            {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()},
-            str(tmp / f"{name}.safetensors"),
-        )
+        weights = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+        writers[f"{name}.safetensors"] = lambda p, w=weights: save_file(w, str(p))
     optim_meta = {}
     for name, opt in optimizers.items():
-        tensors, meta = _flatten_optimizer(opt.state_dict())
-        save_file(tensors, str(tmp / f"optim-{name}.safetensors"))
-        optim_meta[name] = meta
+        tensors, optim_meta[name] = _flatten_optimizer(opt.state_dict())
+        writers[f"optim-{name}.safetensors"] = lambda p, t=tensors: save_file(t, str(p))
     rng_meta, rng_tensors = _rng_state()
-    save_file(rng_tensors, str(tmp / "rng.safetensors"))
+    writers["rng.safetensors"] = lambda p: save_file(rng_tensors, str(p))
     payload = {
         "step": state.step,
         "data": state.data,
@@ -115,10 +111,9 @@ def save_checkpoint(
         "optimizers": optim_meta,
         "rng": rng_meta,
     }
-    (tmp / STATE_NAME).write_text(json.dumps(_jsonable(payload)))  # last: marks it complete
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    # Written last: a folder with state.json is complete.
+    writers[STATE_NAME] = lambda p: p.write_text(json.dumps(_jsonable(payload)))
+    atomic_folder(final, writers)
     for old in list_checkpoints(root)[:-keep]:
         shutil.rmtree(old)
     return final

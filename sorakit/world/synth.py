@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from sorakit.data.video import write_video
+from sorakit.fileio import atomic_write
 from sorakit.world.clip import render_clip
 from sorakit.world.vocab import SPLITS
 
@@ -90,12 +91,6 @@ def clip_jobs(cfg: SynthConfig) -> list[ClipJob]:
     return jobs
 
 
-def _atomic_write_bytes(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(f".tmp-{path.name}")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def manifest_row(job: ClipJob, caption: str) -> dict:
     return {
         "path": f"{CLIP_DIR}/{job.video_name}",
@@ -121,11 +116,11 @@ def make_clip(job: ClipJob, clip_dir: Path) -> tuple[dict, bool]:
         except (json.JSONDecodeError, KeyError, OSError):
             pass  # unreadable leftovers are simply redone
     clip = render_clip(job.seed, job.width, job.height, job.fps, job.num_frames, job.split)
-    _atomic_write_bytes(
+    atomic_write(
         clip_dir / job.video_name,
         lambda p: write_video(p, clip.frames, job.fps, metadata={"comment": clip.caption}),
     )
-    _atomic_write_bytes(json_path, lambda p: p.write_text(json.dumps(clip.annotation)))
+    atomic_write(json_path, lambda p: p.write_text(json.dumps(clip.annotation)))
     return manifest_row(job, clip.caption), True
 
 
