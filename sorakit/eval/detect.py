@@ -109,8 +109,7 @@ def detect_frame(frame: np.ndarray) -> list[Detection]:
     Each core claims the non-background pixels within 2.5 px of it; their coverage of the core's
     colour weighs the centroid, area and shape moments.
     """
-    labels, _, alpha = segment(frame)
-    cover = np.take_along_axis(alpha, np.maximum(labels, 0)[..., None], -1)[..., 0] * (labels >= 0)
+    labels, cover, alpha = segment(frame)
     seeds, colours = _seeds(labels, cover)
     if not colours:
         return []
