@@ -9,7 +9,6 @@ from its last checkpoint.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -309,8 +308,3 @@ def _summary_writer(folder: Path):
         logger.warning("tensorboard is not installed; no TensorBoard logs")
         return None
     return SummaryWriter(str(folder))
-
-
-def config_from_dict(values: dict) -> TrainVAEConfig:
-    names = {f.name for f in dataclasses.fields(TrainVAEConfig)}
-    return TrainVAEConfig(**{k: v for k, v in values.items() if k in names})
