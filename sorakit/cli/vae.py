@@ -18,6 +18,9 @@ def train_vae(
         "val/ (side-by-side videos) and model/ (the trained VAE).",
     ),
     preset: str = typer.Option("world", "--preset", help="Training preset: tiny or world."),
+    model: str = typer.Option(
+        None, "--model", help="VAE architecture preset (tiny, world, world-s8); default: the preset's."
+    ),
     steps: int = typer.Option(None, "--steps", min=1, help="Total optimizer steps."),
     batch_size: int = typer.Option(None, "--batch-size", min=1),
     lr: float = typer.Option(None, "--lr", help="AdamW learning rate."),
@@ -47,6 +50,7 @@ def train_vae(
             preset,
             manifest=str(manifest),
             out=str(out),
+            model=model,
             steps=steps,
             batch_size=batch_size,
             lr=lr,

@@ -81,6 +81,8 @@ def make_config(preset: str, **overrides) -> TrainVAEConfig:
     if preset not in TRAIN_VAE_PRESETS:
         raise ValueError(f"unknown preset {preset!r}; known: {', '.join(TRAIN_VAE_PRESETS)}")
     values = {**TRAIN_VAE_PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
+    if values.get("model", "world") not in VAE_PRESETS:
+        raise ValueError(f"unknown VAE preset {values['model']!r}; known: {', '.join(VAE_PRESETS)}")
     return TrainVAEConfig(**values)
 
 

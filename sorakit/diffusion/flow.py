@@ -1,0 +1,98 @@
+"""Rectified flow, with the one time convention used everywhere in sorakit.
+
+    x_t = (1 - t) * x0 + t * noise,    t in [0, 1]: data at t = 0, pure noise at t = 1.
+
+The model predicts the velocity v = d x_t / d t = noise - x0. Sampling starts from noise at t = 1
+and integrates dx/dt = v down to t = 0. Timesteps can be per token (a tensor broadcastable to the
+latents), which is how clean conditioning frames (t = 0) sit beside noisy ones.
+
+Samplers are pure functions of a velocity function, a starting point and a time grid: no state,
+no model inside.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+Velocity = Callable[[Tensor, Tensor], Tensor]  # (x_t, t) -> v; t is a 0-d tensor
+
+
+def interpolate(x0: Tensor, noise: Tensor, t: Tensor) -> Tensor:
+    """x_t = (1 - t) x0 + t noise; `t` broadcasts against x0 (pad it with trailing dims)."""
+    return (1 - t) * x0 + t * noise
+
+
+def velocity_target(x0: Tensor, noise: Tensor) -> Tensor:
+    """What the model learns to predict: d x_t / d t = noise - x0."""
+    return noise - x0
+
+
+def shift_time(t: Tensor, shift: float) -> Tensor:
+    """Move times toward the noise end: t' = s t / (1 + (s - 1) t). s = 1 is the identity.
+
+    More tokens carry more redundant signal, so the same t destroys less of the content; a
+    larger shift spends more time at high noise, where layout is decided (SD3, section 5.3.2).
+    """
+    return shift * t / (1 + (shift - 1) * t)
+
+
+def shift_for_tokens(
+    tokens: int,
+    base_tokens: int = 64,
+    max_tokens: int = 4096,
+    base_shift: float = 1.0,
+    max_shift: float = 3.0,
+) -> float:
+    """A shift that grows with the token count: log-shift linear in tokens between the anchors,
+    extrapolated beyond them and never below `base_shift`."""
+    slope = (math.log(max_shift) - math.log(base_shift)) / (max_tokens - base_tokens)
+    return max(base_shift, math.exp(math.log(base_shift) + slope * (tokens - base_tokens)))
+
+
+def sample_timesteps(
+    n: int,
+    shift: float | Tensor = 1.0,
+    mean: float = 0.0,
+    std: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """n training times from a logit-normal(mean, std), then shifted; `shift` may be one value
+    or one per sample."""
+    u = torch.randn(n, generator=generator) * std + mean
+    return shift_time(torch.sigmoid(u), torch.as_tensor(shift, dtype=torch.float32))
+
+
+def sampling_times(steps: int, shift: float = 1.0) -> Tensor:
+    """The time grid of a sampler: steps + 1 times from 1 down to 0, shifted."""
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    return shift_time(torch.linspace(1.0, 0.0, steps + 1), shift)
+
+
+def euler_sample(velocity: Velocity, x: Tensor, times: Tensor) -> Tensor:
+    """Integrate dx/dt = velocity(x, t) along `times` (from 1 to 0) with Euler steps."""
+    for t, t_next in zip(times[:-1], times[1:]):
+        x = x + (t_next - t) * velocity(x, t)
+    return x
+
+
+def heun_sample(velocity: Velocity, x: Tensor, times: Tensor) -> Tensor:
+    """Heun's second-order method: an Euler predictor, then the mean of the two slopes. The last
+    step (to t = 0) is plain Euler, as in EDM, so no velocity is asked of clean data."""
+    for t, t_next in zip(times[:-1], times[1:]):
+        v = velocity(x, t)
+        x_euler = x + (t_next - t) * v
+        if t_next > 0:
+            x = x + (t_next - t) * 0.5 * (v + velocity(x_euler, t_next))
+        else:
+            x = x_euler
+    return x
+
+
+def classifier_free_guidance(v_cond: Tensor, v_uncond: Tensor, scale: float) -> Tensor:
+    """v_uncond + scale (v_cond - v_uncond): scale 1 is the conditional velocity alone."""
+    return v_uncond + scale * (v_cond - v_uncond)

@@ -1,0 +1,254 @@
+"""The diffusion transformer over spacetime latent patches.
+
+Each token is conditioned on its own flow time, its clip's frame rate and latent size (one
+shared adaLN projection plus a learned table per block, as in PixArt-alpha's adaLN-single, with
+zero-initialised gates so every block starts as the identity), attends to the tokens of its own
+clip with 3D rotary positions and QK-normalised SDPA, and cross-attends to its own caption's
+tokens. Which tokens belong together comes from `TokenBatch.seq`, so the same weights run
+bucketed batches and packed sequences (see `sorakit.models.tokens`).
+
+The model knows nothing of distributed training: parallelism is applied from outside
+(`sorakit.train.parallel`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from sorakit.fileio import atomic_folder
+from sorakit.models.tokens import TokenBatch
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+@dataclass(frozen=True)
+class DiTConfig:
+    in_channels: int = 16  # latent channels
+    patch_size: tuple[int, int, int] = (1, 2, 2)  # latent (t, h, w) per token
+    dim: int = 256
+    depth: int = 6
+    heads: int = 4
+    mlp_ratio: float = 4.0
+    text_dim: int = 384  # the text encoder's hidden size
+    rope_theta: float = 10000.0
+    ref_fps: float = 8.0  # temporal rotary positions count latent frames at this frame rate
+
+    def __post_init__(self) -> None:
+        if self.dim % self.heads or (self.dim // self.heads) % 2:
+            raise ValueError(f"dim {self.dim} must split into {self.heads} heads of even size")
+
+    @property
+    def patch_dim(self) -> int:
+        pt, ph, pw = self.patch_size
+        return self.in_channels * pt * ph * pw
+
+
+DIT_PRESETS: dict[str, DiTConfig] = {
+    # For tests: runs in milliseconds.
+    "tiny": DiTConfig(in_channels=4, dim=32, depth=2, heads=2, text_dim=384),
+    # The default model: about 6M parameters, trainable on a laptop CPU in hours.
+    "world": DiTConfig(dim=256, depth=6, heads=4),
+    # GPU sizes (untrained here): about 130M and 1.1B parameters.
+    "base": DiTConfig(dim=768, depth=12, heads=12),
+    "large": DiTConfig(dim=1536, depth=28, heads=24, text_dim=4096),
+}
+
+
+# --- embeddings ---
+def sinusoidal(x: Tensor, dim: int, max_period: float = 10000.0) -> Tensor:
+    """(...,) -> (..., dim) sin/cos features of x at geometric frequencies."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=x.device) / half)
+    angles = x.float()[..., None] * freqs
+    return torch.cat([angles.cos(), angles.sin()], dim=-1)
+
+
+class ConditionEmbedding(nn.Module):
+    """Per token: flow time, frame rate and the clip's latent (T, H, W) -> one vector."""
+
+    def __init__(self, dim: int, time_freqs: int = 256, aux_freqs: int = 64):
+        super().__init__()
+        self.time_freqs, self.aux_freqs = time_freqs, aux_freqs
+        self.mlp = nn.Sequential(
+            nn.Linear(time_freqs + 4 * aux_freqs, dim), nn.SiLU(), nn.Linear(dim, dim)
+        )
+
+    def forward(self, t: Tensor, fps: Tensor, size: Tensor) -> Tensor:
+        feats = [sinusoidal(t * 1000, self.time_freqs), sinusoidal(fps, self.aux_freqs, 100.0)]
+        feats += [sinusoidal(size[..., i], self.aux_freqs, 100.0) for i in range(3)]
+        return self.mlp(torch.cat(feats, dim=-1).to(self.mlp[0].weight.dtype))
+
+
+def rope_axes(head_dim: int) -> tuple[int, int, int]:
+    """Split a head's dimensions over (t, h, w): even sizes, space gets a third each."""
+    space = (head_dim // 3) // 2 * 2
+    return head_dim - 2 * space, space, space
+
+
+def rope_angles(pos: Tensor, head_dim: int, theta: float) -> Tensor:
+    """(B, N, 3) positions -> (B, N, head_dim / 2) rotation angles, axis by axis."""
+    angles = []
+    for axis, d in enumerate(rope_axes(head_dim)):
+        freqs = theta ** (-torch.arange(0, d, 2, device=pos.device, dtype=torch.float32) / d)
+        angles.append(pos[..., axis : axis + 1].float() * freqs)
+    return torch.cat(angles, dim=-1)
+
+
+def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """Rotate pairs (x[2i], x[2i+1]) of x (B, heads, N, d) by the angles behind cos/sin
+    (B, 1, N, d/2)."""
+    x1, x2 = x.float().unflatten(-1, (-1, 2)).unbind(-1)
+    out = torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).flatten(-2)
+    return out.to(x.dtype)
+
+
+# --- blocks ---
+class Attention(nn.Module):
+    """Multi-head attention with RMS-normalised queries and keys; self or cross."""
+
+    def __init__(self, dim: int, heads: int, kv_dim: int | None = None):
+        super().__init__()
+        self.heads = heads
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(kv_dim or dim, 2 * dim)
+        self.q_norm = nn.RMSNorm(dim // heads, eps=1e-6)
+        self.k_norm = nn.RMSNorm(dim // heads, eps=1e-6)
+        self.out = nn.Linear(dim, dim)
+
+    def forward(
+        self, x: Tensor, context: Tensor, mask: Tensor | None, rope: tuple[Tensor, Tensor] | None
+    ) -> Tensor:
+        q = self.q(x).unflatten(-1, (self.heads, -1)).transpose(1, 2)  # (B, heads, N, d)
+        k, v = self.kv(context).unflatten(-1, (2, self.heads, -1)).permute(2, 0, 3, 1, 4)
+        q, k = self.q_norm(q), self.k_norm(k)
+        if rope is not None:
+            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return self.out(out.transpose(1, 2).flatten(2))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: DiTConfig):
+        super().__init__()
+        d = cfg.dim
+        self.norm1 = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        self.attn = Attention(d, cfg.heads)
+        self.norm2 = nn.LayerNorm(d, eps=1e-6)
+        self.cross = Attention(d, cfg.heads)
+        self.norm3 = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        hidden = int(d * cfg.mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(d, hidden), nn.GELU("tanh"), nn.Linear(hidden, d))
+        # This block's offsets to the shared modulation: shift, scale, gate for attn and mlp.
+        self.mod_table = nn.Parameter(torch.zeros(6, d))
+
+    def forward(
+        self,
+        x: Tensor,
+        mod: Tensor,
+        text: Tensor,
+        self_mask: Tensor | None,
+        cross_mask: Tensor | None,
+        rope: tuple[Tensor, Tensor],
+    ) -> Tensor:
+        # mod: (B, N, 6, D) shared per-token modulation
+        shift1, scale1, gate1, shift2, scale2, gate2 = (mod + self.mod_table).unbind(2)
+        h = self.norm1(x) * (1 + scale1) + shift1
+        x = x + gate1 * self.attn(h, h, self_mask, rope)
+        x = x + self.cross(self.norm2(x), text, cross_mask, None)
+        h = self.norm3(x) * (1 + scale2) + shift2
+        return x + gate2 * self.mlp(h)
+
+
+class DiT(nn.Module):
+    """Velocity prediction for a `TokenBatch`: returns (B, N, patch_dim)."""
+
+    def __init__(self, config: DiTConfig):
+        super().__init__()
+        self.config = config
+        d = config.dim
+        self.embed = nn.Linear(config.patch_dim, d)
+        self.cond = ConditionEmbedding(d)
+        self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(d, 6 * d))
+        self.text_proj = nn.Sequential(
+            nn.LayerNorm(config.text_dim), nn.Linear(config.text_dim, d), nn.GELU("tanh"),
+            nn.Linear(d, d),
+        )  # fmt: skip
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.depth))
+        self.norm_out = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        self.mod_out = nn.Sequential(nn.SiLU(), nn.Linear(d, 2 * d))
+        self.proj_out = nn.Linear(d, config.patch_dim)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+        # Zero modulation and output: every block starts as the identity (adaLN-zero), the
+        # prediction starts at zero.
+        for m in (self.modulation[1], self.mod_out[1], self.proj_out):
+            nn.init.zeros_(m.weight)
+            nn.init.zeros_(m.bias)
+
+    def forward(self, batch: TokenBatch) -> Tensor:
+        cfg = self.config
+        x = self.embed(batch.x)
+        c = self.cond(batch.t, batch.fps, batch.size)  # (B, N, D)
+        mod = self.modulation(c).unflatten(-1, (6, cfg.dim))
+        text = self.text_proj(batch.text)
+        angles = rope_angles(batch.pos, cfg.dim // cfg.heads, cfg.rope_theta)[:, None]
+        rope = (angles.cos(), angles.sin())
+        self_mask, cross_mask = attention_masks(batch)
+        for block in self.blocks:
+            x = block(x, mod, text, self_mask, cross_mask, rope)
+        shift, scale = self.mod_out(c).chunk(2, dim=-1)
+        return self.proj_out(self.norm_out(x) * (1 + scale) + shift)
+
+    # --- persistence ---
+    def save_pretrained(self, folder: str | os.PathLike, state_dict: dict | None = None) -> None:
+        """Write config.json and model.safetensors into `folder`, atomically (`state_dict`
+        overrides the weights, e.g. with EMA weights)."""
+        weights = state_dict if state_dict is not None else self.state_dict()
+        atomic_folder(
+            Path(folder),
+            {
+                CONFIG_NAME: lambda p: p.write_text(json.dumps(asdict(self.config), indent=1)),
+                WEIGHTS_NAME: lambda p: save_file(
+                    {k: v.detach().contiguous().cpu() for k, v in weights.items()}, str(p)
+                ),
+            },
+        )
+
+    @classmethod
+    def from_pretrained(cls, folder: str | os.PathLike) -> DiT:
+        folder = Path(folder)
+        try:
+            raw = json.loads((folder / CONFIG_NAME).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{folder}: not a saved sorakit transformer ({exc})") from None
+        config = DiTConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+        model = cls(config)
+        model.load_state_dict(load_file(str(folder / WEIGHTS_NAME)))
+        return model.eval()
+
+
+def attention_masks(batch: TokenBatch) -> tuple[Tensor | None, Tensor | None]:
+    """Boolean masks (B, 1, N, N) and (B, 1, N, L): a token attends to tokens and caption
+    tokens of its own sample. Padding tokens (seq = -1) attend everywhere so their rows are
+    never empty; their outputs are discarded. None when no mask is needed."""
+    if not batch.masked:
+        return None, None
+    pad = (batch.seq < 0)[:, :, None]
+    self_mask = (batch.seq[:, :, None] == batch.seq[:, None, :]) | pad
+    cross_mask = (batch.seq[:, :, None] == batch.text_seq[:, None, :]) | pad
+    return self_mask[:, None], cross_mask[:, None]

@@ -1,0 +1,192 @@
+"""Spacetime latent patches: latents cut into tokens, and batches of tokens at native sizes.
+
+A latent (C, T, H, W) becomes T/pt * H/ph * W/pw tokens of C*pt*ph*pw values each, in
+(t, h, w) raster order. Each token carries its own flow time, its rotary position (time in
+reference latent frames, so clips at different frame rates place frames at their true times;
+row and column in token units) and the index of the sample it belongs to.
+
+Two ways to batch clips of different shapes:
+- `stack`: clips of one shape side by side (bucketed batching, the simple path);
+- `pack`: clips of any shapes concatenated into one sequence (NaViT); attention is then
+  block-diagonal through the sample index, so each clip sees only itself and its own caption.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from einops import rearrange
+from torch import Tensor
+
+PatchSize = tuple[int, int, int]
+
+
+def check_patchable(shape: tuple[int, int, int], patch: PatchSize) -> None:
+    """Raise a clear error if a (T, H, W) latent does not divide into patches."""
+    for axis, n, p in zip("THW", shape, patch):
+        if n % p:
+            raise ValueError(f"latent {axis}={n} is not a multiple of the patch size {p}")
+
+
+def patchify(latent: Tensor, patch: PatchSize) -> Tensor:
+    """(B, C, T, H, W) -> (B, N, C*pt*ph*pw) tokens in (t, h, w) raster order."""
+    check_patchable(tuple(latent.shape[2:]), patch)
+    pt, ph, pw = patch
+    return rearrange(
+        latent, "b c (t pt) (h ph) (w pw) -> b (t h w) (c pt ph pw)", pt=pt, ph=ph, pw=pw
+    )
+
+
+def unpatchify(tokens: Tensor, grid: tuple[int, int, int], patch: PatchSize) -> Tensor:
+    """(B, N, C*pt*ph*pw) -> (B, C, T, H, W); `grid` is the token grid (T/pt, H/ph, W/pw)."""
+    pt, ph, pw = patch
+    t, h, w = grid
+    return rearrange(
+        tokens, "b (t h w) (c pt ph pw) -> b c (t pt) (h ph) (w pw)", t=t, h=h, w=w,
+        pt=pt, ph=ph, pw=pw,
+    )  # fmt: skip
+
+
+def token_grid(latent_shape: tuple[int, int, int], patch: PatchSize) -> tuple[int, int, int]:
+    check_patchable(latent_shape, patch)
+    return tuple(n // p for n, p in zip(latent_shape, patch))
+
+
+def positions(
+    grid: tuple[int, int, int], patch: PatchSize, fps: float, ref_fps: float
+) -> Tensor:
+    """(N, 3) rotary positions of a token grid: time in latent frames at `ref_fps` (so a clip
+    at twice the frame rate places its latent frames half as far apart), row, column."""
+    t, h, w = grid
+    tt = torch.arange(t, dtype=torch.float32) * patch[0] * (ref_fps / fps)
+    hh = torch.arange(h, dtype=torch.float32)
+    ww = torch.arange(w, dtype=torch.float32)
+    return torch.stack(torch.meshgrid(tt, hh, ww, indexing="ij"), dim=-1).reshape(-1, 3)
+
+
+@dataclass
+class TokenBatch:
+    """What the transformer reads. B rows of N tokens; in a packed batch B = 1 and `seq` tells
+    the samples apart. Padding tokens have seq = -1; per-sample values are gathered per token.
+
+    Per-token conditioning (`t`, `fps`, `size`) lets one sequence hold samples at different
+    times and clean conditioning frames (t = 0) beside noisy ones.
+    """
+
+    x: Tensor  # (B, N, P) token values
+    t: Tensor  # (B, N) flow time of each token
+    pos: Tensor  # (B, N, 3) rotary positions
+    seq: Tensor  # (B, N) long, sample index; -1 = padding
+    fps: Tensor  # (B, N) frame rate of the token's clip
+    size: Tensor  # (B, N, 3) latent (T, H, W) of the token's clip
+    text: Tensor  # (B, L, D_text) caption tokens
+    text_seq: Tensor  # (B, L) long, sample index of each caption token; -1 = padding
+    grids: list[tuple[int, int, int]]  # token grid of each sample, in sample order
+    packed: bool  # True: one row of several samples; False: one sample per row
+
+    @property
+    def masked(self) -> bool:
+        """Whether attention needs a mask (packing or padding); a stacked batch of one shape
+        with unpadded captions runs plain attention."""
+        return self.packed or bool((self.seq < 0).any()) or bool((self.text_seq < 0).any())
+
+    def replace_x(self, x: Tensor, t: Tensor | None = None) -> TokenBatch:
+        """The same batch with new token values (and optionally times): used by samplers."""
+        return TokenBatch(
+            x, self.t if t is None else t, self.pos, self.seq, self.fps, self.size,
+            self.text, self.text_seq, self.grids, self.packed,
+        )  # fmt: skip
+
+
+@dataclass
+class Sample:
+    """One clip's latent with its conditioning, before batching."""
+
+    latent: Tensor  # (C, T, H, W)
+    t: Tensor  # () or (T,) flow time; per latent frame lets conditioning frames stay clean
+    fps: float
+    text: Tensor  # (L, D_text) unpadded caption tokens
+
+
+def _sample_tokens(s: Sample, patch: PatchSize, ref_fps: float):
+    lat_shape = tuple(s.latent.shape[1:])
+    grid = token_grid(lat_shape, patch)
+    x = patchify(s.latent[None], patch)[0]
+    n = x.shape[0]
+    t = s.t.float()
+    if t.dim() == 0:
+        t = t.expand(n)
+    else:  # per latent frame -> per token (a token spans patch[0] latent frames: take the first)
+        t = t[:: patch[0]].repeat_interleave(grid[1] * grid[2])
+    size = torch.tensor(lat_shape, dtype=torch.float32).expand(n, 3)
+    return x, t, positions(grid, patch, s.fps, ref_fps), size, grid
+
+
+def stack(samples: list[Sample], patch: PatchSize, ref_fps: float) -> TokenBatch:
+    """Samples of one latent shape, one per row; captions padded to the longest."""
+    shapes = {tuple(s.latent.shape) for s in samples}
+    if len(shapes) != 1:
+        raise ValueError(f"stack needs one latent shape, got {sorted(shapes)}; use pack")
+    parts = [_sample_tokens(s, patch, ref_fps) for s in samples]
+    b, n = len(samples), parts[0][0].shape[0]
+    text, text_seq = _pad_text([s.text for s in samples])
+    return TokenBatch(
+        x=torch.stack([p[0] for p in parts]),
+        t=torch.stack([p[1] for p in parts]),
+        pos=torch.stack([p[2] for p in parts]),
+        seq=torch.arange(b)[:, None].expand(b, n).clone(),
+        fps=torch.tensor([s.fps for s in samples], dtype=torch.float32)[:, None].expand(b, n),
+        size=torch.stack([p[3] for p in parts]),
+        text=text,
+        text_seq=text_seq,
+        grids=[p[4] for p in parts],
+        packed=False,
+    )
+
+
+def _pad_text(texts: list[Tensor]) -> tuple[Tensor, Tensor]:
+    """Row i holds caption i, padded; its tokens are marked with sample index i."""
+    length = max(t.shape[0] for t in texts)
+    out = texts[0].new_zeros(len(texts), length, texts[0].shape[-1])
+    seq = torch.full((len(texts), length), -1, dtype=torch.long)
+    for i, t in enumerate(texts):
+        out[i, : t.shape[0]] = t
+        seq[i, : t.shape[0]] = i
+    return out, seq
+
+
+def pack(samples: list[Sample], patch: PatchSize, ref_fps: float) -> TokenBatch:
+    """Samples of any shapes in one sequence (B = 1), captions concatenated likewise."""
+    parts = [_sample_tokens(s, patch, ref_fps) for s in samples]
+    seq = torch.cat([torch.full((p[0].shape[0],), i) for i, p in enumerate(parts)])
+    fps = torch.cat([torch.full((p[0].shape[0],), float(s.fps)) for s, p in zip(samples, parts)])
+    text_seq = torch.cat([torch.full((s.text.shape[0],), i) for i, s in enumerate(samples)])
+    return TokenBatch(
+        x=torch.cat([p[0] for p in parts])[None],
+        t=torch.cat([p[1] for p in parts])[None],
+        pos=torch.cat([p[2] for p in parts])[None],
+        seq=seq[None],
+        fps=fps[None],
+        size=torch.cat([p[3] for p in parts])[None],
+        text=torch.cat([s.text for s in samples])[None],
+        text_seq=text_seq[None],
+        grids=[p[4] for p in parts],
+        packed=True,
+    )
+
+
+def split_tokens(batch: TokenBatch, values: Tensor) -> list[Tensor]:
+    """Per-token outputs (B, N, P) of a batch -> one (N_i, P) tensor per sample, in order."""
+    if not batch.packed:
+        return list(values)
+    counts = [t * h * w for t, h, w in batch.grids]
+    return list(values[0, : sum(counts)].split(counts))
+
+
+def to_latents(batch: TokenBatch, values: Tensor, patch: PatchSize) -> list[Tensor]:
+    """Per-token outputs of a batch -> one (C, T, H, W) latent per sample."""
+    return [
+        unpatchify(v[None], grid, patch)[0]
+        for v, grid in zip(split_tokens(batch, values), batch.grids)
+    ]
