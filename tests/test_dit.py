@@ -78,7 +78,7 @@ def test_packed_equals_each_clip_alone():
     with torch.no_grad():
         packed = pack(samples, patch, TINY.ref_fps)
         together = to_latents(packed, model(packed), patch)
-        for s, out in zip(samples, together):
+        for s, out in zip(samples, together, strict=True):
             alone = stack([s], patch, TINY.ref_fps)
             (expected,) = to_latents(alone, model(alone), patch)
             assert out.shape == s.latent.shape

@@ -75,7 +75,7 @@ def sampling_times(steps: int, shift: float = 1.0) -> Tensor:
 
 def euler_sample(velocity: Velocity, x: Tensor, times: Tensor) -> Tensor:
     """Integrate dx/dt = velocity(x, t) along `times` (from 1 to 0) with Euler steps."""
-    for t, t_next in zip(times[:-1], times[1:]):
+    for t, t_next in zip(times[:-1], times[1:], strict=True):
         x = x + (t_next - t) * velocity(x, t)
     return x
 
@@ -83,13 +83,10 @@ def euler_sample(velocity: Velocity, x: Tensor, times: Tensor) -> Tensor:
 def heun_sample(velocity: Velocity, x: Tensor, times: Tensor) -> Tensor:
     """Heun's second-order method: an Euler predictor, then the mean of the two slopes. The last
     step (to t = 0) is plain Euler, as in EDM, so no velocity is asked of clean data."""
-    for t, t_next in zip(times[:-1], times[1:]):
+    for t, t_next in zip(times[:-1], times[1:], strict=True):
         v = velocity(x, t)
         x_euler = x + (t_next - t) * v
-        if t_next > 0:
-            x = x + (t_next - t) * 0.5 * (v + velocity(x_euler, t_next))
-        else:
-            x = x_euler
+        x = x + (t_next - t) * 0.5 * (v + velocity(x_euler, t_next)) if t_next > 0 else x_euler
     return x
 
 

@@ -24,7 +24,7 @@ PatchSize = tuple[int, int, int]
 
 def check_patchable(shape: tuple[int, int, int], patch: PatchSize) -> None:
     """Raise a clear error if a (T, H, W) latent does not divide into patches."""
-    for axis, n, p in zip("THW", shape, patch):
+    for axis, n, p in zip("THW", shape, patch, strict=True):
         if n % p:
             raise ValueError(f"latent {axis}={n} is not a multiple of the patch size {p}")
 
@@ -50,12 +50,10 @@ def unpatchify(tokens: Tensor, grid: tuple[int, int, int], patch: PatchSize) -> 
 
 def token_grid(latent_shape: tuple[int, int, int], patch: PatchSize) -> tuple[int, int, int]:
     check_patchable(latent_shape, patch)
-    return tuple(n // p for n, p in zip(latent_shape, patch))
+    return tuple(n // p for n, p in zip(latent_shape, patch, strict=True))
 
 
-def positions(
-    grid: tuple[int, int, int], patch: PatchSize, fps: float, ref_fps: float
-) -> Tensor:
+def positions(grid: tuple[int, int, int], patch: PatchSize, fps: float, ref_fps: float) -> Tensor:
     """(N, 3) rotary positions of a token grid: time in latent frames at `ref_fps` (so a clip
     at twice the frame rate places its latent frames half as far apart), row, column."""
     t, h, w = grid
@@ -114,11 +112,10 @@ def _sample_tokens(s: Sample, patch: PatchSize, ref_fps: float):
     grid = token_grid(lat_shape, patch)
     x = patchify(s.latent[None], patch)[0]
     n = x.shape[0]
+    # A time per latent frame becomes one per token (a token spanning patch[0] latent frames
+    # takes its first frame's time).
     t = s.t.float()
-    if t.dim() == 0:
-        t = t.expand(n)
-    else:  # per latent frame -> per token (a token spans patch[0] latent frames: take the first)
-        t = t[:: patch[0]].repeat_interleave(grid[1] * grid[2])
+    t = t.expand(n) if t.dim() == 0 else t[:: patch[0]].repeat_interleave(grid[1] * grid[2])
     size = torch.tensor(lat_shape, dtype=torch.float32).expand(n, 3)
     return x, t, positions(grid, patch, s.fps, ref_fps), size, grid
 
@@ -160,7 +157,9 @@ def pack(samples: list[Sample], patch: PatchSize, ref_fps: float) -> TokenBatch:
     """Samples of any shapes in one sequence (B = 1), captions concatenated likewise."""
     parts = [_sample_tokens(s, patch, ref_fps) for s in samples]
     seq = torch.cat([torch.full((p[0].shape[0],), i) for i, p in enumerate(parts)])
-    fps = torch.cat([torch.full((p[0].shape[0],), float(s.fps)) for s, p in zip(samples, parts)])
+    fps = torch.cat(
+        [torch.full((p[0].shape[0],), float(s.fps)) for s, p in zip(samples, parts, strict=True)]
+    )
     text_seq = torch.cat([torch.full((s.text.shape[0],), i) for i, s in enumerate(samples)])
     return TokenBatch(
         x=torch.cat([p[0] for p in parts])[None],
@@ -188,5 +187,5 @@ def to_latents(batch: TokenBatch, values: Tensor, patch: PatchSize) -> list[Tens
     """Per-token outputs of a batch -> one (C, T, H, W) latent per sample."""
     return [
         unpatchify(v[None], grid, patch)[0]
-        for v, grid in zip(split_tokens(batch, values), batch.grids)
+        for v, grid in zip(split_tokens(batch, values), batch.grids, strict=True)
     ]
