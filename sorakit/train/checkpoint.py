@@ -43,10 +43,12 @@ def _flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
 
 
 def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
-    state: dict[int, dict[str, Any]] = {}
+    state: dict[int | str, dict[str, Any]] = {}
     for key, value in [*tensors.items(), *meta["scalars"].items()]:
-        index, name = key.split(".", 1)
-        state.setdefault(int(index), {})[name] = value
+        # Keys are "<param index or name>.<slot>": slot names have no dots, parameter names
+        # (from distributed full state dicts) do.
+        index, name = key.rsplit(".", 1)
+        state.setdefault(int(index) if index.isdigit() else index, {})[name] = value
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
@@ -85,21 +87,25 @@ class TrainingState:
 def save_checkpoint(
     root: Path,
     state: TrainingState,
-    modules: dict[str, nn.Module],
-    optimizers: dict[str, torch.optim.Optimizer],
+    modules: dict[str, nn.Module | dict[str, torch.Tensor]],
+    optimizers: dict[str, torch.optim.Optimizer | dict[str, Any]],
     config: dict[str, Any],
     keep: int = 2,
 ) -> Path:
-    """Write `root/step-NNNNNNN` atomically and keep only the newest `keep` checkpoints."""
+    """Write `root/step-NNNNNNN` atomically and keep only the newest `keep` checkpoints.
+
+    Modules and optimizers may be given as objects or as their (full) state dicts."""
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{state.step:07d}"
     writers: dict[str, Callable[[Path], None]] = {}
     for name, module in modules.items():
-        weights = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+        sd = module.state_dict() if isinstance(module, nn.Module) else module
+        weights = {k: v.detach().contiguous().cpu() for k, v in sd.items()}
         writers[f"{name}.safetensors"] = lambda p, w=weights: save_file(w, str(p))
     optim_meta = {}
     for name, opt in optimizers.items():
-        tensors, optim_meta[name] = _flatten_optimizer(opt.state_dict())
+        sd = opt if isinstance(opt, dict) else opt.state_dict()
+        tensors, optim_meta[name] = _flatten_optimizer(sd)
         writers[f"optim-{name}.safetensors"] = lambda p, t=tensors: save_file(t, str(p))
     rng_meta, rng_tensors = _rng_state()
     writers["rng.safetensors"] = lambda p: save_file(rng_tensors, str(p))
@@ -146,3 +152,20 @@ def load_checkpoint(
         opt.load_state_dict(_unflatten_optimizer(tensors, payload["optimizers"][name]))
     _set_rng_state(payload["rng"], load_file(str(folder / "rng.safetensors")))
     return TrainingState(payload["step"], payload["data"], payload["extra"]), payload["config"]
+
+
+def read_checkpoint(
+    folder: Path, module_names: list[str], optimizer_names: list[str]
+) -> tuple[TrainingState, dict[str, Any], dict[str, dict], dict[str, dict]]:
+    """The raw contents of a checkpoint: state, config, module and optimizer state dicts (for
+    trainers that load them themselves, e.g. into sharded models). RNGs are left alone."""
+    payload = json.loads((folder / STATE_NAME).read_text())
+    modules = {n: load_file(str(folder / f"{n}.safetensors")) for n in module_names}
+    optims = {
+        n: _unflatten_optimizer(
+            load_file(str(folder / f"optim-{n}.safetensors")), payload["optimizers"][n]
+        )
+        for n in optimizer_names
+    }
+    state = TrainingState(payload["step"], payload["data"], payload["extra"])
+    return state, payload["config"], modules, optims
