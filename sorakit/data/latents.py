@@ -1,0 +1,256 @@
+"""Cached latents: what `sorakit preprocess` writes and the transformer trains on.
+
+A cache folder holds
+- `shard-NNNNN.safetensors` + `shard-NNNNN.jsonl`: latents (C, T, H, W) of up to `shard_size`
+  clips and one JSON row each (key, caption, fps, shape, source path). Each shard is written
+  atomically, so an interrupted preprocessing run resumes at the first missing shard;
+- `text.safetensors` + `text.json`: the caption embeddings (`TextEmbeddingCache`);
+- `meta.json`, written last: the VAE and text encoder the cache was made with.
+
+Latents are the VAE's normalised posterior means; clips keep their own frame rate (or one
+forced with `fps`), each resized to its nearest bucket.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from sorakit.data.buckets import BucketBatchSampler, BucketConfig
+from sorakit.data.dataset import VideoDataset
+from sorakit.data.manifest import read_manifest
+from sorakit.data.video import VideoReadError, probe
+from sorakit.fileio import atomic_write
+
+logger = logging.getLogger(__name__)
+
+META_NAME = "meta.json"
+TEXT_NAME = "text.safetensors"
+
+
+@dataclass(frozen=True)
+class LatentRow:
+    key: str
+    caption: str
+    fps: float
+    shape: tuple[int, int, int, int]  # (C, T, H, W)
+    source: str
+
+
+def _row_fps(row, force_fps: float | None) -> float | None:
+    if force_fps:
+        return force_fps
+    if row.fps:
+        return float(row.fps)
+    try:
+        return probe(row.path).fps
+    except VideoReadError:
+        return None
+
+
+@torch.no_grad()
+def preprocess(
+    manifest: str | Path,
+    out: str | Path,
+    vae,
+    text_encoder,
+    buckets: BucketConfig,
+    fps: float | None = None,
+    shard_size: int = 500,
+    on_clip: Callable[[], None] | None = None,
+    vae_path: str | None = None,
+) -> dict[str, Any]:
+    """Encode every usable clip of `manifest` with `vae` and every caption with `text_encoder`
+    into the cache folder `out`; returns the meta record. Rerunning skips finished shards."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, problems = read_manifest(manifest)
+    if problems:
+        logger.warning("%d bad manifest rows left out; first: %s", len(problems), problems[0])
+    skipped = 0
+    for shard, start in enumerate(range(0, len(rows), shard_size)):
+        stem = out / f"shard-{shard:05d}"
+        part = rows[start : start + shard_size]
+        if stem.with_suffix(".jsonl").exists():
+            for _ in part:
+                if on_clip:
+                    on_clip()
+            continue
+        tensors, records = {}, []
+        by_fps: dict[float, list[int]] = {}
+        for i, row in enumerate(part):
+            rate = _row_fps(row, fps)
+            if rate is None:
+                skipped += 1
+                logger.warning("%s: no frame rate; pass --fps", row.path)
+                continue
+            by_fps.setdefault(rate, []).append(i)
+        for rate, indices in sorted(by_fps.items()):
+            data = VideoDataset([part[i] for i in indices], rate, buckets=buckets)
+            for j in range(len(data)):
+                item = data[j]
+                if on_clip:
+                    on_clip()
+                if not isinstance(item, dict):
+                    skipped += 1
+                    continue
+                latent = vae.encode(item["video"][None])[0]
+                key = f"{start + indices[j]:07d}"
+                tensors[key] = latent.to(torch.float16).contiguous()
+                records.append(
+                    {
+                        "key": key,
+                        "caption": item["caption"],
+                        "fps": rate,
+                        "shape": list(latent.shape),
+                        "source": item["path"],
+                    }
+                )
+        write_shard(stem, tensors, records)
+    from sorakit.models.text import TextEmbeddingCache
+
+    rows = read_rows(out)
+    text = TextEmbeddingCache.build(text_encoder, sorted({r.caption for r in rows}))
+    meta = {
+        "clips": len(rows),
+        "skipped": skipped,
+        "vae": vae_path,  # where the VAE was loaded from, to decode samples during training
+        "latent_channels": vae.latent_channels,
+        "spatial_factor": vae.spatial_factor,
+        "temporal_factor": vae.temporal_factor,
+        "text_encoder": text_encoder.name,
+        "text_dim": text_encoder.dim,
+    }
+    write_meta(out, text, meta)
+    return meta
+
+
+def write_shard(stem: Path, tensors: dict[str, torch.Tensor], records: list[dict]) -> None:
+    """One shard: the tensors first, the row file last, so a shard with its .jsonl is complete."""
+    atomic_write(stem.with_suffix(".safetensors"), lambda p: save_file(tensors, str(p)))
+    lines = "".join(json.dumps(r) + "\n" for r in records)
+    atomic_write(stem.with_suffix(".jsonl"), lambda p: p.write_text(lines))
+
+
+def write_meta(folder: Path, text, meta: dict[str, Any]) -> None:
+    """Finish a cache: the caption embeddings (a `TextEmbeddingCache`), then meta.json."""
+    text.save(folder / TEXT_NAME)
+    atomic_write(folder / META_NAME, lambda p: p.write_text(json.dumps(meta, indent=1)))
+
+
+def read_rows(folder: Path) -> list[LatentRow]:
+    rows = []
+    for path in sorted(folder.glob("shard-*.jsonl")):
+        for line in path.read_text().splitlines():
+            r = json.loads(line)
+            rows.append(LatentRow(r["key"], r["caption"], r["fps"], tuple(r["shape"]), r["source"]))
+    return rows
+
+
+class LatentDataset:
+    """All cached latents of a folder, in memory (world caches are tens of MB)."""
+
+    def __init__(self, folder: str | Path):
+        from sorakit.models.text import TextEmbeddingCache
+
+        self.folder = Path(folder)
+        meta_path = self.folder / META_NAME
+        if not meta_path.exists():
+            raise ValueError(f"{folder}: not a finished latent cache (no {META_NAME})")
+        self.meta = json.loads(meta_path.read_text())
+        self.rows = read_rows(self.folder)
+        self.latents: dict[str, torch.Tensor] = {}
+        for path in sorted(self.folder.glob("shard-*.safetensors")):
+            self.latents.update(load_file(str(path)))
+        self.text = TextEmbeddingCache.load(self.folder / TEXT_NAME)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, LatentRow]:
+        row = self.rows[index]
+        return self.latents[row.key].float(), row
+
+    def group_keys(self) -> list[tuple]:
+        """One key per clip that batches may not mix: latent shape and frame rate."""
+        return [(*row.shape, row.fps) for row in self.rows]
+
+
+def latent_batch_sampler(
+    data: LatentDataset, batch_size: int, seed: int, rank: int = 0, world_size: int = 1
+) -> ShardedBatchSampler:
+    """Bucketed batches of one latent shape and frame rate, split across ranks."""
+    inner = BucketBatchSampler(data.group_keys(), batch_size * world_size, seed=seed)
+    return ShardedBatchSampler(inner, rank, world_size)
+
+
+class ShardedBatchSampler:
+    """Each global batch of `inner` cut into `world_size` equal parts; this rank takes one.
+    Batches too small to give every rank a sample are skipped on every rank alike, so all
+    ranks step together. State (position) is the inner sampler's."""
+
+    def __init__(self, inner: BucketBatchSampler, rank: int, world_size: int):
+        self.inner, self.rank, self.world_size = inner, rank, world_size
+
+    def __iter__(self):
+        for batch in self.inner:
+            per_rank = len(batch) // self.world_size
+            if per_rank == 0:
+                continue
+            yield batch[self.rank * per_rank : (self.rank + 1) * per_rank]
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    @property
+    def epoch(self) -> int:
+        return self.inner.epoch
+
+    @property
+    def batches_yielded(self) -> int:
+        return self.inner.batches_yielded
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.inner.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.inner.load_state_dict(state)
+
+
+class PackedBatchSampler(BucketBatchSampler):
+    """Packs of clips of any shapes, each pack holding at most `max_tokens` tokens: every epoch
+    shuffles all clips and fills packs greedily in that order. A clip longer than `max_tokens`
+    gets a pack of its own. Position and resumption work as in `BucketBatchSampler`."""
+
+    def __init__(self, token_counts: list[int], max_tokens: int, seed: int = 0):
+        super().__init__([0] * len(token_counts), batch_size=1, seed=seed)
+        self.token_counts, self.max_tokens = list(token_counts), max_tokens
+        self._cache: tuple[int, list[list[int]]] | None = None
+
+    def __len__(self) -> int:
+        return len(self._batches(self.epoch))
+
+    def _batches(self, epoch: int) -> list[list[int]]:
+        if self._cache is None or self._cache[0] != epoch:
+            rng = np.random.default_rng([self.seed, epoch])
+            packs: list[list[int]] = []
+            current, used = [], 0
+            for index in rng.permutation(len(self.token_counts)).tolist():
+                n = self.token_counts[index]
+                if current and used + n > self.max_tokens:
+                    packs.append(current)
+                    current, used = [], 0
+                current.append(index)
+                used += n
+            if current:
+                packs.append(current)
+            self._cache = (epoch, packs)
+        return self._cache[1]

@@ -1,0 +1,94 @@
+"""From noise to latents with a trained transformer: the glue between the model and the pure
+samplers of `sorakit.diffusion`.
+
+Given frames (image-to-video, extension, loops, transitions) enter the way they were trained:
+their tokens hold the clean latent at t = 0 at every step, and only the other frames move.
+Classifier-free guidance runs the conditional and unconditional passes as one batch.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from sorakit.diffusion import (
+    classifier_free_guidance,
+    euler_sample,
+    heun_sample,
+    interpolate,
+    sampling_times,
+    shift_for_tokens,
+)
+from sorakit.models.dit import DiT
+from sorakit.models.tokens import Sample, stack, to_latents, token_grid
+
+SAMPLERS = {"euler": euler_sample, "heun": heun_sample}
+
+
+def time_grid(steps: int, shift: float, strength: float = 1.0) -> Tensor:
+    """The sampler's times; with strength < 1 (SDEdit) the run starts part-way, at t = strength."""
+    if not 0 < strength <= 1:
+        raise ValueError(f"strength must be in (0, 1], got {strength}")
+    full = sampling_times(steps, shift)
+    if strength >= 1:
+        return full
+    return torch.cat([torch.tensor([strength]), full[full < strength]])
+
+
+@torch.no_grad()
+def generate_latents(
+    model: DiT,
+    noise: Tensor,
+    texts: list[Tensor],
+    uncond: list[Tensor],
+    fps: float,
+    steps: int = 30,
+    guidance: float = 4.0,
+    sampler: str = "euler",
+    shift: float | None = None,
+    given: Tensor | None = None,
+    given_frames: Tensor | None = None,
+    init: Tensor | None = None,
+    strength: float = 1.0,
+) -> Tensor:
+    """Sample latents (B, C, T, H, W).
+
+    Args:
+        noise: (B, C, T, H, W) starting noise; fixes the output shape.
+        texts / uncond: per sample, unpadded caption tokens (L_i, D) and those of the negative
+            (or empty) prompt for guidance.
+        given, given_frames: clean latents (B, C, T, H, W) and a (T,) bool of the latent
+            frames to keep from them.
+        init, strength: SDEdit: start from `init` latents noised to t = strength.
+        shift: time shift; default grows with the token count, as in training.
+    """
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; use one of {', '.join(SAMPLERS)}")
+    cfg = model.config
+    b, _, frames = noise.shape[:3]
+    grid = token_grid(tuple(noise.shape[2:]), cfg.patch_size)
+    if shift is None:
+        shift = shift_for_tokens(grid[0] * grid[1] * grid[2])
+    times = time_grid(steps, shift, strength)
+    keep = torch.zeros(frames, dtype=torch.bool) if given_frames is None else given_frames
+    keep5 = keep[None, None, :, None, None]
+    x = noise if init is None else interpolate(init, noise, times[0])
+    if given is not None:
+        x = torch.where(keep5, given, x)
+    guided = guidance != 1.0
+    all_texts = texts + uncond if guided else texts
+
+    def velocity(x_t: Tensor, t: Tensor) -> Tensor:
+        if given is not None:
+            x_t = torch.where(keep5, given, x_t)
+        t_frames = torch.where(keep, torch.zeros(()), t.float())
+        rows = torch.cat([x_t, x_t]) if guided else x_t
+        samples = [Sample(r, t_frames, fps, txt) for r, txt in zip(rows, all_texts, strict=True)]
+        batch = stack(samples, cfg.patch_size, cfg.ref_fps)
+        v = torch.stack(to_latents(batch, model(batch).float(), cfg.patch_size))
+        if guided:
+            v = classifier_free_guidance(v[:b], v[b:], guidance)
+        return torch.where(keep5, torch.zeros(()), v)  # given frames do not move
+
+    out = SAMPLERS[sampler](velocity, x, times)
+    return out if given is None else torch.where(keep5, given, out)

@@ -1,0 +1,353 @@
+"""Training the diffusion transformer with rectified flow on cached latents.
+
+Each step draws a batch (clips of one latent shape and frame rate, or a packed sequence of any
+shapes), and for every clip: a flow time from a logit-normal shifted by the clip's token count,
+noise, caption dropout to the empty caption (for classifier-free guidance), and, for some
+videos, given latent frames kept clean at t = 0 (a prefix, a suffix or both) so the same model
+learns image-to-video, extension, loops and transitions. The loss is the velocity error on the
+noisy tokens, averaged per clip, then over clips.
+
+All randomness of a clip at a step comes from a generator seeded by (seed, step, clip index),
+so a resumed run, and a run split over any number of processes with the same global batch,
+sees exactly the same noise.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from sorakit.data.latents import LatentDataset, PackedBatchSampler, latent_batch_sampler
+from sorakit.diffusion import interpolate, sample_timesteps, shift_for_tokens, velocity_target
+from sorakit.models.dit import DIT_PRESETS, DiT, DiTConfig
+from sorakit.models.tokens import Sample, pack, patchify, stack, token_grid
+from sorakit.train.checkpoint import (
+    TrainingState,
+    latest_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+)
+from sorakit.train.parallel import (
+    DistInfo,
+    full_state,
+    full_tensor,
+    load_full_state,
+    local_tensor,
+    mean_over_ranks,
+    parallelize,
+    unwrap,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainDiTConfig:
+    data: str  # a latent cache folder (`sorakit preprocess`)
+    out: str
+    model: str = "world"  # a DIT_PRESETS name
+    batch_size: int = 32  # clips per step over all processes (bucketed batching)
+    pack_tokens: int = 0  # > 0: packed sequences of up to this many tokens per process
+    steps: int = 10000
+    lr: float = 6e-4
+    warmup: int = 200
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    grad_accum: int = 1
+    ema_decay: float = 0.999
+    caption_dropout: float = 0.1
+    cond_prob: float = 0.25  # chance that a video keeps some latent frames clean and given
+    time_mean: float = 0.0  # logit-normal location of the training times
+    time_std: float = 1.0
+    bf16: bool = False  # autocast matmuls to bfloat16
+    parallel: str = "none"  # none, ddp or fsdp (under torchrun)
+    checkpoint_every: int = 250
+    sample_every: int = 0  # steps between sample videos (0: none); needs the cache's VAE
+    seed: int = 0
+    threads: int | None = None
+
+
+TRAIN_DIT_PRESETS: dict[str, dict] = {
+    # Seconds on a laptop CPU: for tests and smoke runs.
+    "tiny": {"model": "tiny", "batch_size": 4, "steps": 20, "warmup": 5, "checkpoint_every": 10},
+    # The default model on world clips.
+    "world": {"model": "world", "batch_size": 32, "steps": 6000},
+}
+
+
+def make_config(preset: str, **overrides) -> TrainDiTConfig:
+    if preset not in TRAIN_DIT_PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; known: {', '.join(TRAIN_DIT_PRESETS)}")
+    values = {**TRAIN_DIT_PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
+    if values.get("model", "world") not in DIT_PRESETS:
+        raise ValueError(f"unknown model {values['model']!r}; known: {', '.join(DIT_PRESETS)}")
+    return TrainDiTConfig(**values)
+
+
+@dataclass
+class StepLog:
+    step: int
+    loss: float
+    lr: float
+    grad_norm: float
+
+
+@dataclass
+class TrainResult:
+    logs: list[StepLog] = field(default_factory=list)
+    model_dir: Path | None = None
+
+
+def clip_generator(seed: int, step: int, index: int) -> torch.Generator:
+    return torch.Generator().manual_seed((seed * 1_000_003 + step) * 1_000_033 + index)
+
+
+def given_frames(frames: int, g: torch.Generator, prob: float) -> torch.Tensor:
+    """(frames,) bool: latent frames given clean this time. With probability `prob` a video
+    gets a prefix (image-to-video, extend forward), a suffix (extend backward) or both (loops,
+    transitions) of 1 to frames - 1 frames; images never."""
+    given = torch.zeros(frames, dtype=torch.bool)
+    if frames < 2 or torch.rand((), generator=g) >= prob:
+        return given
+    kind = int(torch.randint(3, (), generator=g))
+    if kind == 2 and frames >= 3:
+        given[0] = given[-1] = True
+        return given
+    k = int(torch.randint(1, frames, (), generator=g))
+    if kind == 0:
+        given[:k] = True
+    else:
+        given[-k:] = True
+    return given
+
+
+def make_training_sample(
+    latent: torch.Tensor,
+    text: torch.Tensor,
+    null_text: torch.Tensor,
+    fps: float,
+    cfg: TrainDiTConfig,
+    model_cfg: DiTConfig,
+    g: torch.Generator,
+) -> tuple[Sample, torch.Tensor, torch.Tensor]:
+    """A noised clip, its velocity target (C, T, H, W) and its loss mask per latent frame."""
+    frames = latent.shape[1]
+    grid = token_grid(tuple(latent.shape[1:]), model_cfg.patch_size)
+    shift = shift_for_tokens(grid[0] * grid[1] * grid[2])
+    t = sample_timesteps(1, shift, cfg.time_mean, cfg.time_std, generator=g)[0]
+    noise = torch.randn(latent.shape, generator=g)
+    given = given_frames(frames, g, cfg.cond_prob)
+    t_frames = torch.where(given, torch.zeros(()), t)  # (T,)
+    x_t = interpolate(latent, noise, t_frames[None, :, None, None])
+    if torch.rand((), generator=g) < cfg.caption_dropout:
+        text = null_text
+    return Sample(x_t, t_frames, fps, text), velocity_target(latent, noise), ~given
+
+
+class DiTTrainer:
+    """Owns the model, EMA, optimizer and data of one run; `run()` trains to `config.steps`."""
+
+    def __init__(self, config: TrainDiTConfig, info: DistInfo | None = None):
+        self.config = config
+        self.info = info or DistInfo()
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        self.data = LatentDataset(config.data)
+        base = DIT_PRESETS[config.model]
+        self.model_config = DiTConfig(
+            **{
+                **asdict(base),
+                "in_channels": self.data.meta["latent_channels"],
+                "text_dim": self.data.meta["text_dim"],
+            }
+        )
+        torch.manual_seed(config.seed)  # the same initial weights on every rank
+        self.model = DiT(self.model_config)
+        self.ema = copy.deepcopy(self.model).requires_grad_(False)
+        self.net = parallelize(self.model, config.parallel, self.info)
+        if config.parallel == "fsdp":  # shard the EMA alike, so each rank averages its shards
+            parallelize(self.ema, "fsdp", self.info)
+        self.opt = torch.optim.AdamW(
+            self.net.parameters(), lr=config.lr, betas=(0.9, 0.99), weight_decay=config.weight_decay
+        )
+        self.sampler = self._make_sampler()
+        self.null_text = self.data.text.batch([""])[0][0]
+        self.out = Path(config.out)
+        self.step = 0
+        self.data_position = {"epoch": 0, "batches_yielded": 0}
+
+    def _make_sampler(self):
+        cfg = self.config
+        if cfg.pack_tokens:
+            counts = [self._tokens(row.shape) for row in self.data.rows]
+            # Each rank packs from its own seed: packs are per process.
+            return PackedBatchSampler(counts, cfg.pack_tokens, seed=cfg.seed + self.info.rank)
+        if cfg.batch_size % self.info.world_size:
+            raise ValueError(
+                f"batch size {cfg.batch_size} must divide over {self.info.world_size} processes"
+            )
+        per_rank = cfg.batch_size // self.info.world_size
+        return latent_batch_sampler(
+            self.data, per_rank, cfg.seed, self.info.rank, self.info.world_size
+        )
+
+    def _tokens(self, shape) -> int:
+        grid = token_grid(tuple(shape[1:]), self.model_config.patch_size)
+        return grid[0] * grid[1] * grid[2]
+
+    # --- one step ---
+    def loss(self, indices: list[int], step: int) -> torch.Tensor:
+        """Mean over clips of each clip's mean squared velocity error on its noisy frames."""
+        cfg, mcfg = self.config, self.model_config
+        samples, targets, masks = [], [], []
+        for index in indices:
+            latent, row = self.data[index]
+            text = self.data.text.batch([row.caption])[0][0]
+            g = clip_generator(cfg.seed, step, index)
+            s, target, mask = make_training_sample(
+                latent, text, self.null_text, row.fps, cfg, mcfg, g
+            )
+            samples.append(s)
+            targets.append(patchify(target[None], mcfg.patch_size)[0])  # (N_i, P)
+            grid = token_grid(tuple(latent.shape[1:]), mcfg.patch_size)
+            masks.append(mask[:: mcfg.patch_size[0]].repeat_interleave(grid[1] * grid[2]))
+        packed = bool(cfg.pack_tokens)
+        batch = (pack if packed else stack)(samples, mcfg.patch_size, mcfg.ref_fps)
+        autocast = torch.autocast("cpu", torch.bfloat16) if cfg.bf16 else nullcontext()
+        with autocast:
+            pred = self.net(batch).float()
+        pred = list(pred[0].split([t.shape[0] for t in targets])) if packed else list(pred)
+        per_clip = []
+        for p, target, mask in zip(pred, targets, masks, strict=True):
+            err = (p - target).pow(2).mean(-1)  # (N_i,)
+            per_clip.append((err * mask).sum() / mask.sum().clamp_min(1))
+        return torch.stack(per_clip).mean()
+
+    def lr_at(self, step: int) -> float:
+        return self.config.lr * min(1.0, (step + 1) / max(1, self.config.warmup))
+
+    def train_step(self, batches: list[list[int]]) -> StepLog:
+        """One optimizer step over `grad_accum` batches."""
+        self.net.train()
+        lr = self.lr_at(self.step)
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        total = 0.0
+        for batch in batches:
+            loss = self.loss(batch, self.step) / len(batches)
+            loss.backward()
+            total += loss.item()
+        norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.config.grad_clip)
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        self._update_ema()
+        self.step += 1
+        return StepLog(self.step, mean_over_ranks(total, self.info), lr, float(full_tensor(norm)))
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
+        ema = [local_tensor(p) for p in self.ema.parameters()]
+        live = [local_tensor(p).detach() for p in self.model.parameters()]
+        torch._foreach_lerp_(ema, live, 1 - decay)
+
+    # --- checkpoints ---
+    def save(self) -> Path | None:
+        weights, optim = full_state(self.net, self.opt)
+        ema = {k: full_tensor(v).detach().cpu() for k, v in self.ema.state_dict().items()}
+        if not self.info.main:
+            return None
+        return save_checkpoint(
+            self.out / "checkpoints",
+            TrainingState(self.step, dict(self.data_position), {}),
+            {"model": weights, "ema": ema},
+            {"model": optim},
+            asdict(self.config),
+        )
+
+    def resume(self) -> bool:
+        """Load the newest complete checkpoint, if any; True if training resumed."""
+        folder = latest_checkpoint(self.out / "checkpoints")
+        if folder is None:
+            return False
+        state, _, modules, optims = read_checkpoint(folder, ["model", "ema"], ["model"])
+        load_full_state(self.net, self.opt, modules["model"], optims["model"])
+        _load_into(self.ema, modules["ema"])
+        self.step, self.data_position = state.step, dict(state.data)
+        self.sampler.load_state_dict(self.data_position)
+        logger.info("resumed from %s (step %d)", folder, self.step)
+        return True
+
+    # --- the loop ---
+    def batches(self):
+        """Batches forever from the saved data position; tracks the position."""
+        while True:
+            epoch, done = self.sampler.epoch, self.sampler.batches_yielded
+            for batch in self.sampler:
+                done = self.sampler.batches_yielded
+                self.data_position = {"epoch": epoch, "batches_yielded": done}
+                yield batch
+            self.data_position = {"epoch": epoch + 1, "batches_yielded": 0}
+
+    def run(
+        self,
+        on_step: Callable[[StepLog], None] | None = None,
+        on_sample: Callable[[DiTTrainer], None] | None = None,
+    ) -> TrainResult:
+        result = TrainResult()
+        cfg = self.config
+        writer = _summary_writer(self.out / "logs") if self.info.main else None
+        stream = self.batches()
+        while self.step < cfg.steps:
+            log = self.train_step([next(stream) for _ in range(cfg.grad_accum)])
+            result.logs.append(log)
+            if writer is not None:
+                for key in ("loss", "lr", "grad_norm"):
+                    writer.add_scalar(f"train/{key}", getattr(log, key), log.step)
+            if on_step is not None:
+                on_step(log)
+            if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
+                self.save()
+            if on_sample and cfg.sample_every and self.step % cfg.sample_every == 0:
+                on_sample(self)
+        if writer is not None:
+            writer.close()
+        result.model_dir = self.finish()
+        return result
+
+    def finish(self) -> Path | None:
+        """Save the EMA weights as the trained transformer (`OUT/model`)."""
+        ema = {k: full_tensor(v).detach().cpu() for k, v in self.ema.state_dict().items()}
+        if not self.info.main:
+            return None
+        folder = self.out / "model"
+        unwrap(self.model).save_pretrained(folder, state_dict=ema)
+        return folder
+
+
+def _load_into(module: torch.nn.Module, full: dict[str, torch.Tensor]) -> None:
+    """Copy full tensors into a module whose parameters may be sharded DTensors."""
+    with torch.no_grad():
+        for name, p in module.state_dict().items():
+            if hasattr(p, "device_mesh"):
+                from torch.distributed.tensor import distribute_tensor
+
+                p.copy_(distribute_tensor(full[name].to(p.dtype), p.device_mesh, p.placements))
+            else:
+                p.copy_(full[name])
+
+
+def _summary_writer(folder: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        logger.warning("tensorboard is not installed; no TensorBoard logs")
+        return None
+    return SummaryWriter(str(folder))
+
