@@ -34,13 +34,14 @@ def _parse_size(text: str) -> tuple[int, int]:
     return int(width), int(height)
 
 
-def progress_bar() -> Progress:
+def progress_bar(disable: bool = False) -> Progress:
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         console=console,
+        disable=disable,
     )
 
 

@@ -8,6 +8,8 @@ import typer
 
 from sorakit.cli.data import data_app
 from sorakit.cli.eval import eval_app
+from sorakit.cli.generate import generate
+from sorakit.cli.train import preprocess, train
 from sorakit.cli.vae import eval_vae, reconstruct, train_vae
 
 app = typer.Typer(
@@ -21,8 +23,11 @@ app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 app.add_typer(eval_app, name="eval")
+app.command("generate")(generate)
 app.command("train-vae")(train_vae)
 app.command("reconstruct")(reconstruct)
+app.command("preprocess")(preprocess)
+app.command("train")(train)
 eval_app.command("vae")(eval_vae)
 
 

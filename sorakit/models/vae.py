@@ -44,6 +44,10 @@ class VAEConfig:
     blocks_per_level: int = 1
     in_channels: int = 3
     patch_size: int = 1  # pixels folded into channels before the first conv (space-to-depth)
+    # Residual autoencoding (as in DC-AE): the first `in_channels` latent channels get the
+    # mean colour of their spacetime block added, and the decoder adds it back, repeated over
+    # the block; the network learns the rest. Without it colour came last and slowly.
+    colour_shortcut: bool = False
 
     def __post_init__(self) -> None:
         n = len(self.channel_mults)
@@ -84,6 +88,7 @@ VAE_PRESETS: dict[str, VAEConfig] = {
         spatial_down=(False, False),
         temporal_down=(True, True),
         patch_size=4,
+        colour_shortcut=True,
     ),
     # 8x space (a 4x4 patch fold, then one halving), 2.6M parameters.
     "world-s8": VAEConfig(
@@ -205,6 +210,47 @@ class Upsample(nn.Module):
         return x
 
 
+class BlockMean(nn.Module):
+    """Mean of each latent cell's pixels: spatial_factor^2 pixels over its frames (the first
+    frame alone, then groups of temporal_factor), (B, C, T, H, W) -> (B, C, t, h, w)."""
+
+    def __init__(self, cfg: VAEConfig):
+        super().__init__()
+        self.sf, self.tf = cfg.spatial_factor, cfg.temporal_factor
+
+    def forward(self, x: Tensor, cache: CausalCache | None = None) -> Tensor:
+        x = F.avg_pool3d(x, (1, self.sf, self.sf))
+        parts = []
+        if cache is None or not cache.get(self):  # this chunk holds the first frame
+            parts.append(x[:, :, :1])
+            x = x[:, :, 1:]
+            if cache is not None:
+                cache[self] = True
+        if x.shape[2]:
+            parts.append(x.unflatten(2, (-1, self.tf)).mean(3))
+        return torch.cat(parts, dim=2)
+
+
+class BlockRepeat(nn.Module):
+    """The inverse layout of `BlockMean`: each latent cell's value over its pixels and frames."""
+
+    def __init__(self, cfg: VAEConfig):
+        super().__init__()
+        self.sf, self.tf = cfg.spatial_factor, cfg.temporal_factor
+
+    def forward(self, z: Tensor, cache: CausalCache | None = None) -> Tensor:
+        parts = []
+        if cache is None or not cache.get(self):
+            parts.append(z[:, :, :1])
+            z = z[:, :, 1:]
+            if cache is not None:
+                cache[self] = True
+        if z.shape[2]:
+            parts.append(z.repeat_interleave(self.tf, dim=2))
+        x = torch.cat(parts, dim=2)
+        return x.repeat_interleave(self.sf, dim=3).repeat_interleave(self.sf, dim=4)
+
+
 class Encoder(nn.Module):
     def __init__(self, cfg: VAEConfig):
         super().__init__()
@@ -227,16 +273,22 @@ class Encoder(nn.Module):
         # variance grow only where the decoder tolerates it.
         with torch.no_grad():
             self.conv_out.conv.bias[cfg.latent_channels :].fill_(-10.0)
+        self.shortcut = BlockMean(cfg) if cfg.colour_shortcut else None
 
     def forward(self, x: Tensor, cache: CausalCache | None = None) -> Tensor:
         p = self.patch
+        shortcut = self.shortcut(x, cache) if self.shortcut is not None else None
         x = rearrange(x, "b c t (h p) (w q) -> b (c p q) t h w", p=p, q=p)
         x = self.conv_in(x, cache)
         for level in self.levels:
             for layer in level:
                 x = layer(x, cache)
         x = self.mid(x, cache)
-        return self.conv_out(F.silu(self.norm_out(x)), cache)  # (B, 2 * latent, t, h, w)
+        moments = self.conv_out(F.silu(self.norm_out(x)), cache)  # (B, 2 * latent, t, h, w)
+        if shortcut is not None:
+            c = shortcut.shape[1]
+            moments = torch.cat([moments[:, :c] + shortcut, moments[:, c:]], dim=1)
+        return moments
 
 
 class Decoder(nn.Module):
@@ -256,6 +308,7 @@ class Decoder(nn.Module):
         self.norm_out = RMSNorm(cin)
         self.patch = cfg.patch_size
         self.conv_out = CausalConv3d(cin, cfg.in_channels * cfg.patch_size**2)
+        self.shortcut = BlockRepeat(cfg) if cfg.colour_shortcut else None
 
     def forward(self, z: Tensor, cache: CausalCache | None = None) -> Tensor:
         x = self.mid(self.conv_in(z, cache), cache)
@@ -264,7 +317,10 @@ class Decoder(nn.Module):
                 x = layer(x, cache)
         x = self.conv_out(F.silu(self.norm_out(x)), cache)
         p = self.patch
-        return rearrange(x, "b (c p q) t h w -> b c t (h p) (w q)", p=p, q=p)
+        x = rearrange(x, "b (c p q) t h w -> b c t (h p) (w q)", p=p, q=p)
+        if self.shortcut is not None:
+            x = x + self.shortcut(z[:, : x.shape[1]], cache)
+        return x
 
 
 @dataclass

@@ -8,6 +8,8 @@ Classifier-free guidance runs the conditional and unconditional passes as one ba
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
@@ -50,6 +52,7 @@ def generate_latents(
     given_frames: Tensor | None = None,
     init: Tensor | None = None,
     strength: float = 1.0,
+    on_step: Callable[[], None] | None = None,
 ) -> Tensor:
     """Sample latents (B, C, T, H, W).
 
@@ -61,6 +64,7 @@ def generate_latents(
             frames to keep from them.
         init, strength: SDEdit: start from `init` latents noised to t = strength.
         shift: time shift; default grows with the token count, as in training.
+        on_step: called after every model evaluation (for progress bars).
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; use one of {', '.join(SAMPLERS)}")
@@ -88,6 +92,8 @@ def generate_latents(
         v = torch.stack(to_latents(batch, model(batch).float(), cfg.patch_size))
         if guided:
             v = classifier_free_guidance(v[:b], v[b:], guidance)
+        if on_step is not None:
+            on_step()
         return torch.where(keep5, torch.zeros(()), v)  # given frames do not move
 
     out = SAMPLERS[sampler](velocity, x, times)

@@ -350,4 +350,3 @@ def _summary_writer(folder: Path):
         logger.warning("tensorboard is not installed; no TensorBoard logs")
         return None
     return SummaryWriter(str(folder))
-

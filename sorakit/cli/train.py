@@ -1,0 +1,115 @@
+"""`sorakit preprocess` and `sorakit train`: latents and captions cached, then the transformer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from sorakit.cli.data import console, progress_bar
+
+
+def preprocess(
+    manifest: Path = typer.Option(..., "--manifest", help="Clips to encode (JSONL or CSV)."),
+    out: Path = typer.Option(..., "--out", help="Cache folder (shards, captions, meta.json)."),
+    vae: Path = typer.Option(..., "--vae", help="A saved VAE folder (train-vae's OUT/model)."),
+    text_encoder: str = typer.Option(
+        "minilm", "--text-encoder", help="minilm (shipped), or a Hugging Face T5/CLIP name/path."
+    ),
+    buckets: str = typer.Option("world64", "--buckets", help="Size buckets: world64, world128."),
+    fps: float = typer.Option(
+        None, "--fps", help="Resample every clip to this rate (default: keep each clip's own)."
+    ),
+) -> None:
+    """Encode a manifest's clips with the VAE and its captions with the text encoder, once, so
+    training reads small latents. Rerun the same command to finish an interrupted run."""
+    import torch
+
+    from sorakit.data.buckets import BucketConfig
+    from sorakit.data.latents import preprocess as run
+    from sorakit.data.manifest import ManifestError, read_manifest
+    from sorakit.models.text import TextEncoder
+    from sorakit.models.vae import CausalVAE
+
+    try:
+        rows, _ = read_manifest(manifest)
+        model = CausalVAE.from_pretrained(vae)
+        encoder = TextEncoder.from_pretrained(text_encoder)
+        bucket_config = BucketConfig.preset(buckets)
+    except (ValueError, OSError, ManifestError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+    torch.set_grad_enabled(False)
+    with progress_bar() as bar:
+        task = bar.add_task("encoding clips", total=len(rows))
+        meta = run(
+            manifest, out, model, encoder, bucket_config, fps,
+            on_clip=lambda: bar.advance(task), vae_path=str(vae.resolve()),
+        )  # fmt: skip
+    console.print(f"{meta['clips']} clips cached, {meta['skipped']} skipped")
+    print(out)
+
+
+def train(
+    data: Path = typer.Option(..., "--data", help="A latent cache folder (sorakit preprocess)."),
+    out: Path = typer.Option(
+        ..., "--out", help="Run folder: checkpoints/, logs/ (TensorBoard), samples/, model/."
+    ),
+    preset: str = typer.Option("world", "--preset", help="Training preset: tiny or world."),
+    model: str = typer.Option(None, "--model", help="Transformer size: tiny, world, base, large."),
+    steps: int = typer.Option(None, "--steps", min=1, help="Total optimizer steps."),
+    batch_size: int = typer.Option(None, "--batch-size", min=1, help="Clips per step, all GPUs."),
+    pack_tokens: int = typer.Option(
+        None, "--pack-tokens", min=1, help="Pack clips of any size into sequences of N tokens."
+    ),
+    lr: float = typer.Option(None, "--lr", help="AdamW learning rate."),
+    grad_accum: int = typer.Option(None, "--grad-accum", min=1, help="Batches per step."),
+    bf16: bool = typer.Option(None, "--bf16/--fp32", help="Autocast matmuls to bfloat16."),
+    parallel: str = typer.Option(
+        None, "--parallel", help="none, ddp or fsdp; start with torchrun for several processes."
+    ),
+    checkpoint_every: int = typer.Option(None, "--checkpoint-every", min=1),
+    sample_every: int = typer.Option(
+        None, "--sample-every", min=1, help="Write sample videos every N steps (uses the VAE)."
+    ),
+    threads: int = typer.Option(None, "--threads", min=1, help="Torch threads per process."),
+    resume: bool = typer.Option(
+        True, "--resume/--no-resume", help="Continue from the newest complete checkpoint."
+    ),
+) -> None:
+    """Train the diffusion transformer with rectified flow on cached latents.
+
+    One process: `sorakit train --data CACHE --out RUN`. Several (GPUs or CPU processes):
+    `torchrun --nproc_per_node N -m sorakit.cli.main train ... --parallel ddp` (or fsdp).
+    Kill the run at any moment and rerun the same command to continue exactly.
+    """
+    from sorakit.train.dit import DiTTrainer, make_config
+    from sorakit.train.parallel import init_distributed
+
+    info = init_distributed()
+    try:
+        config = make_config(
+            preset, data=str(data), out=str(out), model=model, steps=steps,
+            batch_size=batch_size, pack_tokens=pack_tokens, lr=lr, grad_accum=grad_accum,
+            bf16=bf16, parallel=parallel, checkpoint_every=checkpoint_every,
+            sample_every=sample_every, threads=threads,
+        )  # fmt: skip
+        trainer = DiTTrainer(config, info)
+    except (ValueError, OSError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if resume:
+        trainer.resume()
+    on_sample = None
+    if config.sample_every:
+        from sorakit.pipeline.pipeline import sample_during_training as on_sample
+    with progress_bar(disable=not info.main) as bar:
+        task = bar.add_task("training", total=config.steps, completed=trainer.step)
+
+        def on_step(log) -> None:
+            text = f"training  loss {log.loss:.4f}  lr {log.lr:.1e}"
+            bar.update(task, completed=log.step, description=text)
+            if info.main and not console.is_terminal and log.step % 50 == 0:
+                console.print(f"step {log.step}: {text}", highlight=False)
+
+        result = trainer.run(on_step, on_sample)
+    if info.main:
+        print(result.model_dir)

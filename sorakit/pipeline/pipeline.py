@@ -1,0 +1,436 @@
+"""Text to video: text encoder, transformer, VAE and sampler composed into one callable.
+
+A pipeline folder holds `pipeline.json` (this module's `PipelineConfig`), `vae/` and
+`transformer/` (each safetensors + JSON config). `TextToVideoPipeline.from_pretrained()` with no
+path loads the default model shipped inside the package.
+
+Every prompting mode works in latent space, the way the transformer was trained: frames given
+by the user are encoded and held clean at t = 0 while the rest is generated.
+- text-to-video / text-to-image (frames = 1);
+- image-to-video: the image is the first latent frame;
+- extend forward: the video's latents are the prefix; extend backward: its latents after the
+  first (each covering `temporal_factor` frames) are the suffix, so its first frame is replaced;
+- loop: the first frame is given at both ends (held over the last latent frame), and those last
+  frames, which repeat the start, are dropped;
+- connect A B: A's latents as prefix, B's (after its first) as suffix, the middle generated;
+- video-to-video (SDEdit): the video's latents noised to t = strength, then denoised.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from sorakit.data.transforms import (
+    from_model_tensor,
+    resample_indices,
+    resize_and_crop,
+    to_model_tensor,
+)
+from sorakit.fileio import atomic_write
+from sorakit.models.dit import DiT
+from sorakit.models.text import TextEncoder
+from sorakit.models.vae import CausalVAE
+from sorakit.pipeline.denoise import generate_latents
+
+logger = logging.getLogger(__name__)
+
+CONFIG_NAME = "pipeline.json"
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "default-model"
+
+
+class GenerationError(ValueError):
+    """A request the model cannot serve (size, frame count, steps...): one line for the user."""
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    text_encoder: str = "minilm"
+    max_text_length: int = 32
+    width: int = 64
+    height: int = 64
+    frames: int = 17
+    fps: float = 8.0
+    steps: int = 30
+    guidance: float = 4.0
+    sampler: str = "euler"
+    max_frames: int = 65
+    max_side: int = 512
+    vocabulary: tuple[str, ...] = ()  # words of the training captions; others get a warning
+    training: dict[str, Any] = field(default_factory=dict)  # the recipe, for provenance
+
+
+@dataclass
+class GeneratedVideo:
+    """uint8 frames (T, H, W, 3), their frame rate and how they were made."""
+
+    frames: np.ndarray
+    fps: float
+    provenance: dict[str, Any]
+
+    def save(self, path: str | Path) -> Path:
+        """Write .mp4 (H.264, provenance in its metadata), .gif, or .png (one image, or
+        NAME_0000.png... for a video), plus a sidecar NAME.json with the provenance."""
+        from sorakit.data.video import write_video
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        suffix = path.suffix.lower()
+        record = json.dumps(self.provenance, sort_keys=True)
+        if suffix == ".mp4":
+            frames, meta = _even(self.frames), {"comment": record}
+            atomic_write(path, lambda p: write_video(p, frames, self.fps, metadata=meta))
+        elif suffix == ".gif":
+            from PIL import Image
+
+            images = [Image.fromarray(f) for f in self.frames]
+            atomic_write(
+                path,
+                lambda p: images[0].save(
+                    p, format="GIF", save_all=True, append_images=images[1:],
+                    duration=round(1000 / self.fps), loop=0,
+                ),
+            )  # fmt: skip
+        elif suffix == ".png":
+            from PIL import Image
+
+            if len(self.frames) == 1:
+                atomic_write(path, lambda p: Image.fromarray(self.frames[0]).save(p, "PNG"))
+            else:
+                for i, frame in enumerate(self.frames):
+                    target = path.with_name(f"{path.stem}_{i:04d}.png")
+                    atomic_write(target, lambda p, f=frame: Image.fromarray(f).save(p, "PNG"))
+        else:
+            raise GenerationError(f"{path}: unknown output type; use .mp4, .gif or .png")
+        sidecar = path.with_suffix(".json")
+        atomic_write(sidecar, lambda p: p.write_text(json.dumps(self.provenance, indent=1)))
+        return path
+
+
+def _even(frames: np.ndarray) -> np.ndarray:
+    """H.264 needs even sides: pad odd ones by repeating the last row/column."""
+    pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
+    if not (pad_h or pad_w):
+        return frames
+    return np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+
+
+@dataclass
+class Request:
+    """One generation, validated."""
+
+    prompt: str
+    negative_prompt: str
+    width: int
+    height: int
+    frames: int
+    fps: float
+    steps: int
+    guidance: float
+    seed: int
+    sampler: str
+
+
+class TextToVideoPipeline:
+    def __init__(
+        self,
+        vae: CausalVAE,
+        transformer: DiT,
+        text_encoder: TextEncoder,
+        config: PipelineConfig,
+        source: str = "",
+    ):
+        self.vae, self.transformer, self.text_encoder = vae.eval(), transformer.eval(), text_encoder
+        self.config = config
+        self.source = source
+
+    # --- persistence ---
+    @classmethod
+    def from_pretrained(cls, path: str | Path | None = None) -> TextToVideoPipeline:
+        """Load a pipeline folder; None loads the shipped default model."""
+        folder = Path(path) if path is not None else DEFAULT_MODEL
+        try:
+            raw = json.loads((folder / CONFIG_NAME).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise GenerationError(f"{folder}: not a sorakit model folder ({exc})") from None
+        raw["vocabulary"] = tuple(raw.get("vocabulary", ()))
+        config = PipelineConfig(**raw)
+        vae = CausalVAE.from_pretrained(folder / "vae")
+        transformer = DiT.from_pretrained(folder / "transformer")
+        encoder = TextEncoder.from_pretrained(config.text_encoder, config.max_text_length)
+        return cls(vae, transformer, encoder, config, source=str(folder))
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.vae.save_pretrained(folder / "vae")
+        self.transformer.save_pretrained(folder / "transformer")
+        text = json.dumps(asdict(self.config), indent=1)
+        atomic_write(folder / CONFIG_NAME, lambda p: p.write_text(text))
+
+    # --- checks ---
+    @property
+    def size_multiple(self) -> int:
+        return self.vae.spatial_factor * max(self.transformer.config.patch_size[1:])
+
+    def unknown_words(self, prompt: str) -> list[str]:
+        if not self.config.vocabulary:
+            return []
+        known = set(self.config.vocabulary)
+        return [w for w in re.findall(r"[a-z]+", prompt.lower()) if w not in known]
+
+    def request(self, prompt: str, **kw) -> Request:
+        c = self.config
+
+        def pick(name: str, default):
+            value = kw.get(name)
+            return default if value is None else value
+
+        r = Request(
+            prompt=prompt,
+            negative_prompt=pick("negative_prompt", ""),
+            width=pick("width", c.width),
+            height=pick("height", c.height),
+            frames=pick("frames", c.frames),
+            fps=pick("fps", c.fps),
+            steps=pick("steps", c.steps),
+            guidance=pick("guidance", c.guidance),
+            seed=pick("seed", 0),
+            sampler=pick("sampler", c.sampler),
+        )
+        self.check(r)
+        return r
+
+    def check(self, r: Request) -> None:
+        """Raise GenerationError, with one line, for anything the model cannot make."""
+        if not r.prompt.strip():
+            raise GenerationError("the prompt is empty")
+        m, tf = self.size_multiple, self.vae.temporal_factor
+        for name, side in (("width", r.width), ("height", r.height)):
+            if side < m or side % m or side > self.config.max_side:
+                raise GenerationError(
+                    f"{name} {side} is not possible: use a multiple of {m} "
+                    f"from {m} to {self.config.max_side}"
+                )
+        if r.frames < 1 or (r.frames - 1) % tf or r.frames > self.config.max_frames:
+            raise GenerationError(
+                f"{r.frames} frames is not possible: use 1 (an image) or 1 + {tf}k "
+                f"({1 + tf}, {1 + 2 * tf}, ...) up to {self.config.max_frames}"
+            )
+        if not 1 <= r.steps <= 1000:
+            raise GenerationError(f"steps must be from 1 to 1000, got {r.steps}")
+        if not 0 < r.fps <= 120:
+            raise GenerationError(f"fps must be in (0, 120], got {r.fps}")
+        if r.guidance < 0:
+            raise GenerationError(f"guidance must be >= 0, got {r.guidance}")
+        if r.sampler not in ("euler", "heun"):
+            raise GenerationError(f"sampler must be euler or heun, got {r.sampler!r}")
+
+    # --- building blocks ---
+    def encode_text(self, prompts: list[str]) -> list[Tensor]:
+        hidden, mask = self.text_encoder.encode(prompts)
+        return [h[m] for h, m in zip(hidden, mask, strict=True)]
+
+    @torch.no_grad()
+    def encode_frames(self, frames: np.ndarray, r: Request, source_fps: float | None) -> Tensor:
+        """User frames (T, H, W, 3) uint8 at `source_fps` -> latents (1, C, t, h, w) at the
+        request's size and frame rate (frame count cut to 1 + k * temporal_factor)."""
+        if source_fps and len(frames) > 1:
+            times = np.arange(len(frames)) / source_fps
+            count = int(times[-1] * r.fps) + 1
+            frames = frames[resample_indices(times, r.fps, count)]
+        tf = self.vae.temporal_factor
+        frames = frames[: 1 + (len(frames) - 1) // tf * tf]
+        video = to_model_tensor(resize_and_crop(frames, r.height, r.width))
+        return self.vae.encode(video[None])
+
+    @torch.no_grad()
+    def decode(self, latents: Tensor) -> np.ndarray:
+        video = self.vae.decode(latents, chunk=4).clamp(-1, 1)
+        return from_model_tensor(video[0]).numpy()
+
+    @torch.no_grad()
+    def sample(
+        self,
+        r: Request,
+        latent_frames: int,
+        given: Tensor | None = None,
+        given_frames: Tensor | None = None,
+        init: Tensor | None = None,
+        strength: float = 1.0,
+        on_step: Callable[[], None] | None = None,
+    ) -> Tensor:
+        """Latents (1, C, latent_frames, h, w) for the request."""
+        sf = self.vae.spatial_factor
+        shape = (1, self.vae.latent_channels, latent_frames, r.height // sf, r.width // sf)
+        g = torch.Generator().manual_seed(r.seed)
+        noise = torch.randn(shape, generator=g)
+        texts = self.encode_text([r.prompt])
+        uncond = self.encode_text([r.negative_prompt]) if r.guidance != 1.0 else []
+        return generate_latents(
+            self.transformer, noise, texts, uncond, r.fps, steps=r.steps, guidance=r.guidance,
+            sampler=r.sampler, given=given, given_frames=given_frames, init=init,
+            strength=strength, on_step=on_step,
+        )  # fmt: skip
+
+    def _video(self, latents: Tensor, r: Request, mode: str, **extra) -> GeneratedVideo:
+        frames = self.decode(latents)
+        record = {
+            "prompt": r.prompt, "negative_prompt": r.negative_prompt, "seed": r.seed,
+            "mode": mode, "model": self.source or "in-memory", "width": r.width,
+            "height": r.height, "frames": int(frames.shape[0]), "fps": r.fps,
+            "steps": r.steps, "guidance": r.guidance, "sampler": r.sampler, "generator": "sorakit",
+            **extra,
+        }  # fmt: skip
+        return GeneratedVideo(frames, r.fps, record)
+
+    def latent_frames(self, frames: int) -> int:
+        return 1 + (frames - 1) // self.vae.temporal_factor
+
+    # --- modes ---
+    def __call__(
+        self,
+        prompt: str,
+        *,
+        image: np.ndarray | None = None,
+        video: np.ndarray | None = None,
+        video_fps: float | None = None,
+        extend: str | None = None,
+        loop: bool = False,
+        strength: float | None = None,
+        connect: tuple[tuple[np.ndarray, float | None], tuple[np.ndarray, float | None]]
+        | None = None,
+        on_step: Callable[[], None] | None = None,
+        **options,
+    ) -> GeneratedVideo:
+        """Generate a video. `options`: negative_prompt, width, height, frames, fps, steps,
+        guidance, seed, sampler. With `image` (H, W, 3) uint8: image-to-video. With `video`
+        (T, H, W, 3) uint8 at `video_fps`: `extend` ("forward"/"backward") or `strength`
+        (SDEdit). `loop`: a seamless loop. `connect`: two (frames, fps) videos to join."""
+        r = self.request(prompt, **options)
+        modes = [image is not None and not loop, extend is not None, strength is not None,
+                 connect is not None, loop]  # fmt: skip
+        if sum(modes) > 1:
+            raise GenerationError("choose one mode: image, extend, strength (edit), loop, connect")
+        if extend is not None:
+            return self._extend(r, video, video_fps, extend, on_step)
+        if strength is not None:
+            return self._edit(r, video, video_fps, strength, on_step)
+        if connect is not None:
+            return self._connect(r, connect, on_step)
+        if loop:
+            return self._loop(r, image, on_step)
+        if image is not None:
+            first = self.encode_frames(image[None], r, None)
+            n = self.latent_frames(r.frames)
+            given, mask = _place(first, n, prefix=True)
+            latents = self.sample(r, n, given, mask, on_step=on_step)
+            return self._video(latents, r, "image-to-video")
+        latents = self.sample(r, self.latent_frames(r.frames), on_step=on_step)
+        return self._video(latents, r, "text-to-image" if r.frames == 1 else "text-to-video")
+
+    def _need_video(self, video, what: str) -> None:
+        if video is None or len(video) < 1:
+            raise GenerationError(f"{what} needs an input video")
+
+    def _extend(self, r, video, video_fps, direction, on_step) -> GeneratedVideo:
+        self._need_video(video, "extending")
+        if direction not in ("forward", "backward"):
+            raise GenerationError(f"extend must be forward or backward, got {direction!r}")
+        z = self.encode_frames(video, r, video_fps)
+        if direction == "backward":
+            z = z[:, :, 1:]  # latents after the first cover whole frame groups
+            if z.shape[2] == 0:
+                raise GenerationError("extending backward needs at least 1 + 4k frames, k >= 1")
+        new = self.latent_frames(r.frames)
+        total = z.shape[2] + new - (1 if direction == "forward" else 0)
+        given, mask = _place(z, total, prefix=direction == "forward")
+        latents = self.sample(r, total, given, mask, on_step=on_step)
+        return self._video(latents, r, f"extend-{direction}", input_latent_frames=z.shape[2])
+
+    def _edit(self, r, video, video_fps, strength, on_step) -> GeneratedVideo:
+        self._need_video(video, "editing")
+        if not 0 < strength <= 1:
+            raise GenerationError(f"strength must be in (0, 1], got {strength}")
+        z = self.encode_frames(video, r, video_fps)
+        latents = self.sample(r, z.shape[2], init=z, strength=strength, on_step=on_step)
+        return self._video(latents, r, "video-to-video", strength=strength)
+
+    def _connect(self, r, connect, on_step) -> GeneratedVideo:
+        (a, a_fps), (b, b_fps) = connect
+        self._need_video(a, "connecting")
+        self._need_video(b, "connecting")
+        za = self.encode_frames(a, r, a_fps)
+        zb = self.encode_frames(b, r, b_fps)[:, :, 1:]
+        if zb.shape[2] == 0:
+            raise GenerationError("the second video needs at least 1 + 4k frames, k >= 1")
+        middle = max(1, self.latent_frames(r.frames) - 1)
+        total = za.shape[2] + middle + zb.shape[2]
+        given = torch.zeros(1, za.shape[1], total, *za.shape[3:])
+        given[:, :, : za.shape[2]], given[:, :, -zb.shape[2] :] = za, zb
+        mask = torch.zeros(total, dtype=torch.bool)
+        mask[: za.shape[2]] = mask[-zb.shape[2] :] = True
+        latents = self.sample(r, total, given, mask, on_step=on_step)
+        return self._video(latents, r, "connect", middle_latent_frames=middle)
+
+    def _loop(self, r, image, on_step) -> GeneratedVideo:
+        n = self.latent_frames(r.frames) + 1  # one extra latent frame: the start, held
+        if n < 3:
+            raise GenerationError("a loop needs at least 1 + 2 * temporal factor frames")
+        if image is None:  # the start frame comes from a text-to-image run
+            start = self.sample(r, 1, on_step=on_step)
+            image = self.decode(start)[0]
+        tf = self.vae.temporal_factor
+        held = self.encode_frames(np.repeat(image[None], 1 + tf, axis=0), r, None)  # (z0, hold)
+        given = torch.zeros(1, held.shape[1], n, *held.shape[3:])
+        given[:, :, 0], given[:, :, -1] = held[:, :, 0], held[:, :, 1]
+        mask = torch.zeros(n, dtype=torch.bool)
+        mask[0] = mask[-1] = True
+        latents = self.sample(r, n, given, mask, on_step=on_step)
+        video = self._video(latents, r, "loop")
+        video.frames = video.frames[:-tf]  # the held start: playback wraps to frame 0 instead
+        video.provenance["frames"] = int(video.frames.shape[0])
+        return video
+
+
+def _place(z: Tensor, total: int, prefix: bool) -> tuple[Tensor, Tensor]:
+    """Given latents `z` (1, C, k, h, w) at the start (prefix) or end of `total` frames."""
+    k = z.shape[2]
+    given = torch.zeros(1, z.shape[1], total, *z.shape[3:])
+    mask = torch.zeros(total, dtype=torch.bool)
+    if prefix:
+        given[:, :, :k], mask[:k] = z, True
+    else:
+        given[:, :, -k:], mask[-k:] = z, True
+    return given, mask
+
+
+def sample_during_training(trainer) -> None:
+    """Sample videos for the first two cached captions with the EMA weights, decoded with the
+    cache's VAE, into OUT/samples/step-N/ (skipped with a log line if the VAE is gone)."""
+    vae_path = trainer.data.meta.get("vae")
+    if not vae_path or not trainer.info.main or not Path(vae_path).exists():
+        logger.info("no VAE recorded in the cache: skipping sample videos")
+        return
+    vae = CausalVAE.from_pretrained(vae_path)
+    folder = Path(trainer.config.out) / "samples" / f"step-{trainer.step:07d}"
+    ema = trainer.ema.eval()
+    for i in range(min(2, len(trainer.data))):
+        latent, row = trainer.data[i]
+        text = trainer.data.text.batch([row.caption])[0][0]
+        null = trainer.data.text.batch([""])[0][0]
+        noise = torch.randn((1, *latent.shape), generator=torch.Generator().manual_seed(i))
+        z = generate_latents(ema, noise, [text], [null], row.fps, steps=20, guidance=3.0)
+        frames = from_model_tensor(vae.decode(z).clamp(-1, 1)[0]).numpy()
+        GeneratedVideo(frames, row.fps, {"prompt": row.caption, "step": trainer.step}).save(
+            folder / f"{i:02d}.mp4"
+        )

@@ -1,0 +1,159 @@
+"""The text-to-video pipeline and `sorakit generate`, on a tiny random model."""
+
+import json
+
+import av
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from sorakit.cli.main import app
+from sorakit.models.dit import DIT_PRESETS, DiT
+from sorakit.models.text import TextEncoder
+from sorakit.models.vae import VAE_PRESETS, CausalVAE
+from sorakit.pipeline import GenerationError, PipelineConfig, TextToVideoPipeline
+
+FAST = dict(steps=2, guidance=2.0)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    torch.manual_seed(0)
+    vae = CausalVAE(VAE_PRESETS["tiny"])
+    dit = DiT(DIT_PRESETS["tiny"])
+    with torch.no_grad():  # a random, not zero-initialised, transformer: outputs vary
+        for p in dit.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    config = PipelineConfig(width=16, height=16, frames=9, vocabulary=("a", "red", "ball"))
+    pipe = TextToVideoPipeline(vae, dit, TextEncoder.from_pretrained("minilm"), config)
+    path = tmp_path_factory.mktemp("model")
+    pipe.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def pipe(folder):
+    return TextToVideoPipeline.from_pretrained(folder)
+
+
+def test_text_to_video_and_image(pipe):
+    video = pipe("a red ball", **FAST)
+    assert video.frames.shape == (9, 16, 16, 3) and video.frames.dtype == np.uint8
+    assert video.provenance["mode"] == "text-to-video"
+    image = pipe("a red ball", frames=1, width=24, height=16, **FAST)
+    assert image.frames.shape == (1, 16, 24, 3)
+    assert image.provenance["mode"] == "text-to-image"
+
+
+def test_seeds_reproduce(pipe):
+    a = pipe("a red ball", seed=3, **FAST).frames
+    assert np.array_equal(a, pipe("a red ball", seed=3, **FAST).frames)
+    assert not np.array_equal(a, pipe("a red ball", seed=4, **FAST).frames)
+
+
+def test_image_to_video_keeps_the_first_frame(pipe):
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)
+    video = pipe("a red ball", image=image, **FAST)
+    # The decoder is causal: frame 0 depends only on latent frame 0, which is held fixed.
+    expected = pipe.decode(pipe.encode_frames(image[None], pipe.request("x"), None))[0]
+    assert np.array_equal(video.frames[0], expected)
+
+
+def test_extend_forward_keeps_the_input(pipe):
+    clip = np.random.default_rng(1).integers(0, 255, (5, 16, 16, 3), dtype=np.uint8)
+    video = pipe("a red ball", video=clip, video_fps=8.0, extend="forward", frames=9, **FAST)
+    assert video.frames.shape[0] == 5 + 8
+    recon = pipe.decode(pipe.encode_frames(clip, pipe.request("x"), 8.0))
+    assert np.array_equal(video.frames[:5], recon)
+
+
+def test_other_modes_run(pipe):
+    rng = np.random.default_rng(2)
+    a = rng.integers(0, 255, (5, 16, 16, 3), dtype=np.uint8)
+    b = rng.integers(0, 255, (9, 16, 16, 3), dtype=np.uint8)
+    back = pipe("x", video=b, video_fps=8.0, extend="backward", frames=5, **FAST)
+    assert back.frames.shape[0] == 5 + 8  # 5 new frames (1 + 4) before b's last 8
+    edit = pipe("x", video=b, video_fps=8.0, strength=0.5, **FAST)
+    assert edit.frames.shape == b.shape
+    joined = pipe("x", connect=((a, 8.0), (b, 8.0)), frames=9, **FAST)
+    assert joined.frames.shape[0] == 5 + 8 + 8  # a, 8 new frames, the last 8 of b
+    loop = pipe("x", loop=True, frames=9, **FAST)
+    assert loop.frames.shape[0] == 9 and loop.provenance["mode"] == "loop"
+
+
+@pytest.mark.parametrize(
+    "options,message",
+    [
+        (dict(width=20), "multiple of 8"),
+        (dict(sampler="ddim"), "sampler"),
+        (dict(frames=6), r"1 \+ 4k"),
+        (dict(steps=0), "steps"),
+        (dict(fps=-1.0), "fps"),
+    ],
+)
+def test_bad_requests(pipe, options, message):
+    with pytest.raises(GenerationError, match=message):
+        pipe("a red ball", **options)
+    with pytest.raises(GenerationError, match="empty"):
+        pipe("  ")
+
+
+def test_save_formats_and_provenance(pipe, tmp_path):
+    video = pipe("a red ball", seed=5, **FAST)
+    mp4 = video.save(tmp_path / "v.mp4")
+    with av.open(str(mp4)) as container:
+        record = json.loads(container.metadata["comment"])
+        assert container.streams.video[0].frames == 9
+    assert record["prompt"] == "a red ball" and record["seed"] == 5
+    assert json.loads((tmp_path / "v.json").read_text()) == record
+    video.save(tmp_path / "v.gif")
+    video.save(tmp_path / "f.png")
+    assert len(list(tmp_path.glob("f_*.png"))) == 9
+    with pytest.raises(GenerationError, match="unknown output"):
+        video.save(tmp_path / "v.avi")
+
+
+def test_unknown_words(pipe):
+    assert pipe.unknown_words("a red dragon") == ["dragon"]
+
+
+runner = CliRunner()
+
+
+def _run(*args):
+    result = runner.invoke(app, list(args))
+    assert "Traceback" not in result.output
+    return result
+
+
+def test_cli_generates(folder, tmp_path):
+    out = tmp_path / "x.mp4"
+    result = _run("generate", "a red dragon", "--out", str(out), "--model", str(folder),
+                  "--steps", "2")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert out.exists() and "dragon" in result.output  # the unknown-word warning
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["", "--out", "x.mp4"],
+        ["a ball", "--out", "x.mp4", "--width", "21"],
+        ["a ball", "--out", "x.mp4", "--frames", "4"],
+        ["a ball", "--out", "x.mp4", "--steps", "0"],
+        ["a ball", "--out", "x.mp4", "--image", "missing.png"],
+        ["a ball", "--out", "x.mp4", "--extend", "forward"],
+    ],
+)
+def test_cli_bad_input_is_one_clear_error(folder, tmp_path, args):
+    args = [a if a != "x.mp4" else str(tmp_path / "x.mp4") for a in args]
+    result = _run("generate", *args, "--model", str(folder))
+    assert result.exit_code != 0
+    assert "Error" in result.output or "error" in result.output
+
+
+def test_cli_bad_model_folder(tmp_path):
+    result = _run("generate", "a ball", "--out", str(tmp_path / "x.mp4"), "--model", str(tmp_path))
+    assert result.exit_code != 0 and "cannot load the model" in result.output
