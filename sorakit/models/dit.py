@@ -148,14 +148,26 @@ class Attention(nn.Module):
         self.out = nn.Linear(dim, dim)
 
     def forward(
-        self, x: Tensor, context: Tensor, mask: Tensor | None, rope: tuple[Tensor, Tensor] | None
+        self,
+        x: Tensor,
+        context: Tensor,
+        mask: Tensor | None,
+        rope: tuple[Tensor, Tensor] | None,
+        segments: tuple[list[int], list[int]] | None = None,
     ) -> Tensor:
+        """`segments` (query lengths, key lengths) splits one packed row into independent
+        pieces: exact block-diagonal attention at the cost of each block alone."""
         q = self.q(x).unflatten(-1, (self.heads, -1)).transpose(1, 2)  # (B, heads, N, d)
         k, v = self.kv(context).unflatten(-1, (2, self.heads, -1)).permute(2, 0, 3, 1, 4)
         q, k = self.q_norm(q), self.k_norm(k)
         if rope is not None:
             q, k = apply_rope(q, *rope), apply_rope(k, *rope)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        if segments is None:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        else:
+            q_lens, k_lens = segments
+            pieces = zip(q.split(q_lens, 2), k.split(k_lens, 2), v.split(k_lens, 2), strict=True)
+            out = torch.cat([F.scaled_dot_product_attention(*p) for p in pieces], dim=2)
         return self.out(out.transpose(1, 2).flatten(2))
 
 
@@ -178,15 +190,14 @@ class Block(nn.Module):
         x: Tensor,
         mod: Tensor,
         text: Tensor,
-        self_mask: Tensor | None,
-        cross_mask: Tensor | None,
+        layout: Layout,
         rope: tuple[Tensor, Tensor],
     ) -> Tensor:
         # mod: (B, N, 6, D) shared per-token modulation
         shift1, scale1, gate1, shift2, scale2, gate2 = (mod + self.mod_table).unbind(2)
         h = self.norm1(x) * (1 + scale1) + shift1
-        x = x + gate1 * self.attn(h, h, self_mask, rope)
-        x = x + self.cross(self.norm2(x), text, cross_mask, None)
+        x = x + gate1 * self.attn(h, h, layout.self_mask, rope, layout.self_segments)
+        x = x + self.cross(self.norm2(x), text, layout.cross_mask, None, layout.cross_segments)
         h = self.norm3(x) * (1 + scale2) + shift2
         return x + gate2 * self.mlp(h)
 
@@ -230,13 +241,13 @@ class DiT(nn.Module):
         cfg = self.config
         x = self.embed(batch.x) + self.pos_embed(batch.pos, batch.size)
         text = self.text_proj(batch.text)
-        self_mask, cross_mask = attention_masks(batch)
-        c = self.cond(batch.t, batch.fps, batch.size) + self.text_pool(pooled(text, cross_mask))
+        layout = attention_layout(batch)
+        c = self.cond(batch.t, batch.fps, batch.size) + self.text_pool(pooled(text, layout))
         mod = self.modulation(c).unflatten(-1, (6, cfg.dim))  # (B, N, 6, D)
         angles = rope_angles(batch.pos, cfg.dim // cfg.heads, cfg.rope_theta)[:, None]
         rope = (angles.cos(), angles.sin())
         for block in self.blocks:
-            x = block(x, mod, text, self_mask, cross_mask, rope)
+            x = block(x, mod, text, layout, rope)
         shift, scale = self.mod_out(c).chunk(2, dim=-1)
         return self.proj_out(self.norm_out(x) * (1 + scale) + shift)
 
@@ -268,22 +279,50 @@ class DiT(nn.Module):
         return model.eval()
 
 
-def attention_masks(batch: TokenBatch) -> tuple[Tensor | None, Tensor | None]:
-    """Boolean masks (B, 1, N, N) and (B, 1, N, L): a token attends to tokens and caption
-    tokens of its own sample. Padding tokens (seq = -1) attend everywhere so their rows are
-    never empty; their outputs are discarded. None when no mask is needed."""
+@dataclass
+class Layout:
+    """Who attends to whom. A packed row is cut into per-clip segments (exact, and each clip
+    pays only for its own attention); padded rows use boolean masks; a plain stacked batch
+    needs neither."""
+
+    self_mask: Tensor | None = None  # (B, 1, N, N)
+    cross_mask: Tensor | None = None  # (B, 1, N, L)
+    token_lens: list[int] | None = None  # packed: tokens of each clip, in order
+    text_lens: list[int] | None = None  # packed: caption tokens of each clip
+
+    @property
+    def self_segments(self) -> tuple[list[int], list[int]] | None:
+        return None if self.token_lens is None else (self.token_lens, self.token_lens)
+
+    @property
+    def cross_segments(self) -> tuple[list[int], list[int]] | None:
+        return None if self.token_lens is None else (self.token_lens, self.text_lens)
+
+
+def attention_layout(batch: TokenBatch) -> Layout:
+    """Segments for packed rows; boolean masks (a token attends to tokens and caption tokens
+    of its own clip) for padded rows. Padding tokens (seq = -1) attend everywhere so their rows
+    are never empty; their outputs are discarded."""
+    if batch.packed and (batch.seq >= 0).all() and (batch.text_seq >= 0).all():
+        token_lens = [t * h * w for t, h, w in batch.grids]
+        text_lens = torch.bincount(batch.text_seq[0], minlength=len(token_lens)).tolist()
+        return Layout(token_lens=token_lens, text_lens=text_lens)
     if not batch.masked:
-        return None, None
+        return Layout()
     pad = (batch.seq < 0)[:, :, None]
     self_mask = (batch.seq[:, :, None] == batch.seq[:, None, :]) | pad
     cross_mask = (batch.seq[:, :, None] == batch.text_seq[:, None, :]) | pad
-    return self_mask[:, None], cross_mask[:, None]
+    return Layout(self_mask[:, None], cross_mask[:, None])
 
 
-def pooled(text: Tensor, cross_mask: Tensor | None) -> Tensor:
-    """Each token's caption, averaged over its tokens: (B, L, D) -> (B, N, D) with a mask,
-    (B, 1, D) without (every token of a row shares the row's whole caption)."""
-    if cross_mask is None:
+def pooled(text: Tensor, layout: Layout) -> Tensor:
+    """Each token's caption, averaged over the caption's tokens: (B, L, D) -> (B, N, D), or
+    (B, 1, D) when every token of a row shares the row's whole caption."""
+    if layout.token_lens is not None:
+        means = [t.mean(1) for t in text.split(layout.text_lens, dim=1)]  # each (1, D)
+        counts = torch.tensor(layout.token_lens, device=text.device)
+        return torch.cat(means).repeat_interleave(counts, dim=0)[None]
+    if layout.cross_mask is None:
         return text.mean(1, keepdim=True)
-    weights = cross_mask[:, 0].to(text.dtype)  # (B, N, L)
+    weights = layout.cross_mask[:, 0].to(text.dtype)  # (B, N, L)
     return weights @ text / weights.sum(-1, keepdim=True)
