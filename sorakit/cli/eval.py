@@ -36,10 +36,12 @@ def world(
     model: str = typer.Option(
         None,
         "--model",
-        help="What to evaluate: `groundtruth` (the "
-        "world's own renders, a sanity check) or `corrupt:NAME` (truth "
-        "with one deliberate failure, e.g. corrupt:shuffle).",
+        help="What to evaluate: `default` (the shipped model), a model folder, `groundtruth` "
+        "(the world's own renders, a sanity check) or `corrupt:NAME` (truth with one "
+        "deliberate failure, e.g. corrupt:shuffle).",
     ),
+    steps: int = typer.Option(None, "--steps", min=1, help="Sampler steps for a model."),
+    guidance: float = typer.Option(None, "--guidance", help="Guidance scale for a model."),
     videos: Path = typer.Option(
         None,
         "--videos",
@@ -76,7 +78,7 @@ def world(
 
     config = _suite(suite, seeds)
     try:
-        generator = make_generator(model, videos)
+        generator = make_generator(model, videos, steps, guidance)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     total = len(build_suite(config))

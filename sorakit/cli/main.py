@@ -9,7 +9,7 @@ import typer
 from sorakit.cli.data import data_app
 from sorakit.cli.eval import eval_app
 from sorakit.cli.generate import generate
-from sorakit.cli.train import preprocess, train
+from sorakit.cli.train import build_model, preprocess, train
 from sorakit.cli.vae import eval_vae, reconstruct, train_vae
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app.command("train-vae")(train_vae)
 app.command("reconstruct")(reconstruct)
 app.command("preprocess")(preprocess)
 app.command("train")(train)
+app.command("build-model")(build_model)
 eval_app.command("vae")(eval_vae)
 
 

@@ -113,3 +113,40 @@ def train(
         result = trainer.run(on_step, on_sample)
     if info.main:
         print(result.model_dir)
+
+
+def build_model(
+    vae: Path = typer.Option(..., "--vae", help="A saved VAE folder (train-vae's OUT/model)."),
+    transformer: Path = typer.Option(
+        ..., "--transformer", help="A saved transformer folder (train's OUT/model)."
+    ),
+    out: Path = typer.Option(..., "--out", help="The model folder to write."),
+    text_encoder: str = typer.Option("minilm", "--text-encoder", help="As used in preprocess."),
+    width: int = typer.Option(64, "--width", help="Default width of generate."),
+    height: int = typer.Option(64, "--height", help="Default height of generate."),
+    frames: int = typer.Option(17, "--frames", help="Default frame count of generate."),
+    fps: float = typer.Option(8.0, "--fps", help="Default frame rate of generate."),
+    steps: int = typer.Option(30, "--steps", help="Default sampler steps."),
+    guidance: float = typer.Option(4.0, "--guidance", help="Default guidance scale."),
+    recipe: str = typer.Option("", "--recipe", help="How it was trained (kept in pipeline.json)."),
+) -> None:
+    """Put a trained VAE and transformer together into a model folder for `generate` and
+    `eval world --model`. The world's vocabulary goes in, so prompts with other words warn."""
+    from sorakit.models.dit import DiT
+    from sorakit.models.text import TextEncoder
+    from sorakit.models.vae import CausalVAE
+    from sorakit.pipeline import PipelineConfig, TextToVideoPipeline
+    from sorakit.world.vocab import vocabulary
+
+    try:
+        parts = CausalVAE.from_pretrained(vae), DiT.from_pretrained(transformer)
+        encoder = TextEncoder.from_pretrained(text_encoder)
+    except (ValueError, OSError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+    config = PipelineConfig(
+        text_encoder=text_encoder, width=width, height=height, frames=frames, fps=fps,
+        steps=steps, guidance=guidance, vocabulary=vocabulary(),
+        training={"recipe": recipe} if recipe else {},
+    )  # fmt: skip
+    TextToVideoPipeline(*parts, encoder, config).save_pretrained(out)
+    print(out)

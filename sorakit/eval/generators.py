@@ -190,8 +190,50 @@ class VideoFolder:
         return self._read(item.id, item.fps)
 
 
-def make_generator(model: str | None, videos: Path | None) -> Generator:
-    """`--model groundtruth`, `--model corrupt:NAME`, or `--videos DIR`."""
+@dataclass
+class PipelineGenerator:
+    """A trained text-to-video pipeline: each item's prompt at the item's size, frame rate and
+    length, seeded by the item; continuations extend the given first frames forward."""
+
+    pipe: object  # a sorakit.pipeline.TextToVideoPipeline
+    steps: int | None = None
+    guidance: float | None = None
+    label: str = "default"
+
+    @property
+    def name(self) -> str:
+        return f"model:{self.label}"
+
+    def _options(self, item: SuiteItem) -> dict:
+        return dict(
+            width=item.width, height=item.height, fps=item.fps, seed=item.seed % 2**31,
+            steps=self.steps, guidance=self.guidance,
+        )  # fmt: skip
+
+    def generate(self, item: SuiteItem) -> Generated:
+        video = self.pipe(item.prompt, frames=item.num_frames, **self._options(item))
+        return Generated(video.frames, video.fps)
+
+    def continue_clip(self, item: SuiteItem, context: np.ndarray) -> Generated | None:
+        tf = self.pipe.vae.temporal_factor
+        if (len(context) - 1) % tf:
+            return None  # context the VAE cannot encode exactly
+        new = item.num_frames - len(context) + 1
+        video = self.pipe(
+            item.prompt, video=context, video_fps=item.fps, extend="forward", frames=new,
+            **self._options(item),
+        )  # fmt: skip
+        return Generated(video.frames[: item.num_frames], video.fps)
+
+
+def make_generator(
+    model: str | None,
+    videos: Path | None,
+    steps: int | None = None,
+    guidance: float | None = None,
+) -> Generator:
+    """`--model groundtruth`, `--model corrupt:NAME`, `--model default` (the shipped model),
+    `--model PATH` (a pipeline folder), or `--videos DIR`."""
     if (model is None) == (videos is None):
         raise ValueError("give exactly one of --model or --videos")
     if videos is not None:
@@ -205,8 +247,13 @@ def make_generator(model: str | None, videos: Path | None) -> Generator:
         if name not in CORRUPTIONS:
             raise ValueError(f"unknown corruption {name!r}; known: {', '.join(CORRUPTIONS)}")
         return GroundTruth(name)
+    if model == "default" or Path(model).is_dir():
+        from sorakit.pipeline import TextToVideoPipeline
+
+        pipe = TextToVideoPipeline.from_pretrained(None if model == "default" else model)
+        return PipelineGenerator(pipe, steps, guidance, label=model)
     raise ValueError(
-        f"--model {model}: not a known generator. Use 'groundtruth', 'corrupt:NAME' "
-        f"({', '.join(CORRUPTIONS)}), or --videos DIR with one video per prompt; loading trained "
-        "text-to-video pipelines by path comes with the pipeline (issue 6)."
+        f"--model {model}: not a known generator. Use 'default', a model folder, "
+        f"'groundtruth', 'corrupt:NAME' ({', '.join(CORRUPTIONS)}), or --videos DIR with one "
+        "video per prompt."
     )
