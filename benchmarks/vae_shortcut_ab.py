@@ -49,7 +49,8 @@ def train_and_score(clips: torch.Tensor, shortcut: bool, steps: int, batch: int 
     for step in range(steps):
         x = clips[(step * batch) % len(clips) :][:batch]
         recon, _ = model(x)
-        loss = (recon - x).pow(2).mean() + 0.2 * (recon - x).abs().mean() + 0.1 * (1 - ssim(recon, x))
+        err = recon - x  # the trainer's loss: MSE + 0.2 L1 + 0.1 (1 - SSIM)
+        loss = err.pow(2).mean() + 0.2 * err.abs().mean() + 0.1 * (1 - ssim(recon, x))
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
