@@ -67,6 +67,7 @@ def preprocess(
     shard_size: int = 500,
     on_clip: Callable[[], None] | None = None,
     vae_path: str | None = None,
+    encode_batch: int = 16,
 ) -> dict[str, Any]:
     """Encode every usable clip of `manifest` with `vae` and every caption with `text_encoder`
     into the cache folder `out`; returns the meta record. Rerunning skips finished shards."""
@@ -84,43 +85,15 @@ def preprocess(
                 if on_clip:
                     on_clip()
             continue
-        tensors, records = {}, []
-        by_fps: dict[float, list[int]] = {}
-        for i, row in enumerate(part):
-            rate = _row_fps(row, fps)
-            if rate is None:
-                skipped += 1
-                logger.warning("%s: no frame rate; pass --fps", row.path)
-                continue
-            by_fps.setdefault(rate, []).append(i)
-        for rate, indices in sorted(by_fps.items()):
-            data = VideoDataset([part[i] for i in indices], rate, buckets=buckets)
-            for j in range(len(data)):
-                item = data[j]
-                if on_clip:
-                    on_clip()
-                if not isinstance(item, dict):
-                    skipped += 1
-                    continue
-                latent = vae.encode(item["video"][None])[0]
-                key = f"{start + indices[j]:07d}"
-                tensors[key] = latent.to(torch.float16).contiguous()
-                records.append(
-                    {
-                        "key": key,
-                        "caption": item["caption"],
-                        "fps": rate,
-                        "shape": list(latent.shape),
-                        "source": item["path"],
-                    }
-                )
+        tensors, records, bad = _encode_shard(part, start, vae, buckets, fps, on_clip, encode_batch)
+        skipped += bad
         write_shard(stem, tensors, records)
     from sorakit.models.text import TextEmbeddingCache
 
-    rows = read_rows(out)
-    text = TextEmbeddingCache.build(text_encoder, sorted({r.caption for r in rows}))
+    cached = read_rows(out)
+    text = TextEmbeddingCache.build(text_encoder, sorted({r.caption for r in cached}))
     meta = {
-        "clips": len(rows),
+        "clips": len(cached),
         "skipped": skipped,
         "vae": vae_path,  # where the VAE was loaded from, to decode samples during training
         "latent_channels": vae.latent_channels,
@@ -131,6 +104,60 @@ def preprocess(
     }
     write_meta(out, text, meta)
     return meta
+
+
+def _encode_shard(
+    part: list,
+    start: int,
+    vae,
+    buckets: BucketConfig,
+    fps: float | None,
+    on_clip: Callable[[], None] | None,
+    encode_batch: int,
+) -> tuple[dict[str, torch.Tensor], list[dict], int]:
+    """Latents and rows of one shard's clips (grouped by frame rate, encoded in batches of
+    one shape), and how many were skipped."""
+    skipped = 0
+    tensors, records = {}, []
+    by_fps: dict[float, list[int]] = {}
+    for i, row in enumerate(part):
+        rate = _row_fps(row, fps)
+        if rate is None:
+            skipped += 1
+            logger.warning("%s: no frame rate; pass --fps", row.path)
+            continue
+        by_fps.setdefault(rate, []).append(i)
+    for rate, indices in sorted(by_fps.items()):
+        data = VideoDataset([part[i] for i in indices], rate, buckets=buckets)
+        pending: dict[tuple, list] = {}  # clips waiting to be encoded, by shape
+        for j in range(len(data)):
+            item = data[j]
+            if on_clip:
+                on_clip()
+            if not isinstance(item, dict):
+                skipped += 1
+                continue
+            group = pending.setdefault(tuple(item["video"].shape), [])
+            group.append((f"{start + indices[j]:07d}", item))
+            if len(group) == encode_batch:
+                _encode(vae, group, rate, tensors, records)
+                group.clear()
+        for group in pending.values():
+            if group:
+                _encode(vae, group, rate, tensors, records)
+    records.sort(key=lambda r: r["key"])
+    return tensors, records, skipped
+
+
+def _encode(vae, items: list, rate: float, tensors: dict, records: list) -> None:
+    """Encode clips of one shape in one batch; add their latents and rows to the shard."""
+    latents = vae.encode(torch.stack([item["video"] for _, item in items]))
+    for (key, item), latent in zip(items, latents, strict=True):
+        tensors[key] = latent.to(torch.float16).contiguous()
+        records.append(
+            {"key": key, "caption": item["caption"], "fps": rate,
+             "shape": list(latent.shape), "source": item["path"]}
+        )  # fmt: skip
 
 
 def write_shard(stem: Path, tensors: dict[str, torch.Tensor], records: list[dict]) -> None:
