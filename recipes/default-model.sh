@@ -39,7 +39,7 @@ PY
 # 4. Latents and caption embeddings, once.
 $S preprocess --manifest outputs/dit-train.jsonl --vae outputs/vae-s4/model --out outputs/dit-cache
 
-# 5. The transformer (preset "world": about 7M parameters).
+# 5. The transformer (preset "world": about 4.2M parameters, packed 2048-token sequences).
 $S train --data outputs/dit-cache --out outputs/dit-run --steps "$DIT_STEPS"
 
 # 6. The model folder, then its evaluation.
