@@ -32,7 +32,7 @@ def world_batch(n: int = 4, frames: int = 17, size: int = 64) -> torch.Tensor:
 def load_sorakit(path: str | None):
     from sorakit.models.vae import VAE_PRESETS, CausalVAE
 
-    return (CausalVAE.from_pretrained(path) if path else CausalVAE(VAE_PRESETS["world"])).eval()
+    return (CausalVAE.from_pretrained(path) if path else CausalVAE(VAE_PRESETS["world-s8"])).eval()
 
 
 def matched_wan(target: int):
@@ -140,7 +140,10 @@ def memory(args, runs: int = 3) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="saved sorakit VAE folder (default: untrained 'world')")
+    parser.add_argument(
+        "--model",
+        help="saved sorakit VAE folder (default: untrained 'world-s8', 8x space like Wan's)",
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--child-decode", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
