@@ -5,7 +5,7 @@
 set -euo pipefail
 S=".venv/bin/sorakit"
 PY=".venv/bin/python"
-VAE_STEPS="${VAE_STEPS:-700}"
+VAE_STEPS="${VAE_STEPS:-500}"
 DIT_STEPS="${DIT_STEPS:-3000}"
 
 # 1. World clips for the VAE: five aspect ratios, images and videos; last 300 held out.
@@ -22,7 +22,7 @@ $S train-vae --manifest outputs/vae-data/train.jsonl --val-manifest outputs/vae-
 #    at the evaluation's own setting (64x64, 8 fps, 17 frames).
 $S data synth --out outputs/dit-data --num 6000 --seed 7 \
   --size 64x64,64x48,48x64,72x40,40x72 --fps 8,16 --frames 1,9,17
-$S data synth --out outputs/dit-data64 --num 3000 --seed 11 --size 64x64 --fps 8 \
+$S data synth --out outputs/dit-data64 --num 2204 --seed 11 --size 64x64 --fps 8 \
   --frames 17,17,17,9,1
 $PY - <<'PY'
 import json, pathlib
