@@ -23,7 +23,6 @@ def preprocess(
 ) -> None:
     """Encode a manifest's clips with the VAE and its captions with the text encoder, once, so
     training reads small latents. Rerun the same command to finish an interrupted run."""
-    import torch
 
     from sorakit.data.buckets import BucketConfig
     from sorakit.data.latents import preprocess as run
@@ -38,7 +37,6 @@ def preprocess(
         bucket_config = BucketConfig.preset(buckets)
     except (ValueError, OSError, ManifestError) as exc:
         raise typer.BadParameter(str(exc)) from None
-    torch.set_grad_enabled(False)
     with progress_bar() as bar:
         task = bar.add_task("encoding clips", total=len(rows))
         meta = run(
