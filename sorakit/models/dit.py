@@ -13,22 +13,16 @@ The model knows nothing of distributed training: parallelism is applied from out
 
 from __future__ import annotations
 
-import json
 import math
 import os
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from sorakit.fileio import atomic_folder
+from sorakit.models.persist import load_model, save_model
 from sorakit.models.tokens import TokenBatch
-
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 
 
 @dataclass(frozen=True)
@@ -255,28 +249,11 @@ class DiT(nn.Module):
     def save_pretrained(self, folder: str | os.PathLike, state_dict: dict | None = None) -> None:
         """Write config.json and model.safetensors into `folder`, atomically (`state_dict`
         overrides the weights, e.g. with EMA weights)."""
-        weights = state_dict if state_dict is not None else self.state_dict()
-        atomic_folder(
-            Path(folder),
-            {
-                CONFIG_NAME: lambda p: p.write_text(json.dumps(asdict(self.config), indent=1)),
-                WEIGHTS_NAME: lambda p: save_file(
-                    {k: v.detach().contiguous().cpu() for k, v in weights.items()}, str(p)
-                ),
-            },
-        )
+        save_model(folder, self.config, self.state_dict() if state_dict is None else state_dict)
 
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike) -> DiT:
-        folder = Path(folder)
-        try:
-            raw = json.loads((folder / CONFIG_NAME).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{folder}: not a saved sorakit transformer ({exc})") from None
-        config = DiTConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
-        model = cls(config)
-        model.load_state_dict(load_file(str(folder / WEIGHTS_NAME)))
-        return model.eval()
+        return load_model(cls, DiTConfig, folder, "transformer")
 
 
 @dataclass

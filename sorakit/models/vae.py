@@ -13,22 +13,16 @@ equals full output while memory stays that of one chunk.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from einops import rearrange
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from sorakit.fileio import atomic_folder
-
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
+from sorakit.models.persist import load_model, save_model
 
 
 @dataclass(frozen=True)
@@ -429,27 +423,11 @@ class CausalVAE(nn.Module):
     # --- persistence ---
     def save_pretrained(self, folder: str | os.PathLike) -> None:
         """Write config.json and model.safetensors into `folder`, atomically."""
-        atomic_folder(
-            Path(folder),
-            {
-                CONFIG_NAME: lambda p: p.write_text(json.dumps(asdict(self.config), indent=1)),
-                WEIGHTS_NAME: lambda p: save_file(
-                    {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}, str(p)
-                ),
-            },
-        )
+        save_model(folder, self.config, self.state_dict())
 
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike) -> CausalVAE:
-        folder = Path(folder)
-        try:
-            raw = json.loads((folder / CONFIG_NAME).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{folder}: not a saved sorakit VAE ({exc})") from None
-        config = VAEConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
-        model = cls(config)
-        model.load_state_dict(load_file(str(folder / WEIGHTS_NAME)))
-        return model.eval()
+        return load_model(cls, VAEConfig, folder, "VAE")
 
 
 def _ramp(n: int, overlap: int) -> Tensor:

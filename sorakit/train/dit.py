@@ -33,6 +33,7 @@ from sorakit.train.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
+from sorakit.train.logs import summary_writer
 from sorakit.train.parallel import (
     DistInfo,
     full_state,
@@ -304,7 +305,7 @@ class DiTTrainer:
     ) -> TrainResult:
         result = TrainResult()
         cfg = self.config
-        writer = _summary_writer(self.out / "logs") if self.info.main else None
+        writer = summary_writer(self.out / "logs") if self.info.main else None
         stream = self.batches()
         while self.step < cfg.steps:
             log = self.train_step([next(stream) for _ in range(cfg.grad_accum)])
@@ -343,12 +344,3 @@ def _load_into(module: torch.nn.Module, full: dict[str, torch.Tensor]) -> None:
                 p.copy_(distribute_tensor(full[name].to(p.dtype), p.device_mesh, p.placements))
             else:
                 p.copy_(full[name])
-
-
-def _summary_writer(folder: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        logger.warning("tensorboard is not installed; no TensorBoard logs")
-        return None
-    return SummaryWriter(str(folder))

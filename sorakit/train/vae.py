@@ -29,6 +29,7 @@ from sorakit.train.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from sorakit.train.logs import summary_writer
 from sorakit.train.losses import hinge_discriminator, hinge_generator, psnr, ssim
 
 logger = logging.getLogger(__name__)
@@ -229,7 +230,7 @@ class VAETrainer:
 
     def run(self, on_step: Callable[[StepLog], None] | None = None) -> TrainResult:
         result = TrainResult()
-        writer = _summary_writer(self.out / "logs")
+        writer = summary_writer(self.out / "logs")
         for batch in self.batches():
             if self.step >= self.config.steps:
                 break
@@ -301,12 +302,3 @@ class VAETrainer:
         folder = self.out / "model"
         self.model.save_pretrained(folder)
         return folder
-
-
-def _summary_writer(folder: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:  # TensorBoard is optional: training works without its logs
-        logger.warning("tensorboard is not installed; no TensorBoard logs")
-        return None
-    return SummaryWriter(str(folder))

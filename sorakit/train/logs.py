@@ -1,0 +1,18 @@
+"""TensorBoard logs for every trainer; training works without TensorBoard installed."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+def summary_writer(folder: Path):
+    """A TensorBoard SummaryWriter for `folder`, or None (with one warning) without TensorBoard."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        logger.warning("tensorboard is not installed; no TensorBoard logs")
+        return None
+    return SummaryWriter(str(folder))
