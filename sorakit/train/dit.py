@@ -44,6 +44,7 @@ from sorakit.train.parallel import (
     parallelize,
     unwrap,
 )
+from sorakit.train.presets import from_preset
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +78,6 @@ class TrainDiTConfig:
 TRAIN_DIT_PRESETS: dict[str, dict] = {
     # Seconds on a laptop CPU: for tests and smoke runs.
     "tiny": {"model": "tiny", "batch_size": 4, "steps": 20, "warmup": 5, "checkpoint_every": 10},
-    # The default model on world clips.
     # The default model on world clips: packed sequences of 2048 tokens (about six 17-frame
     # clips, or 32 images), the budget of a 2-core CPU.
     "world": {"model": "world", "pack_tokens": 2048, "steps": 4000},
@@ -85,12 +85,7 @@ TRAIN_DIT_PRESETS: dict[str, dict] = {
 
 
 def make_config(preset: str, **overrides) -> TrainDiTConfig:
-    if preset not in TRAIN_DIT_PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; known: {', '.join(TRAIN_DIT_PRESETS)}")
-    values = {**TRAIN_DIT_PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
-    if values.get("model", "world") not in DIT_PRESETS:
-        raise ValueError(f"unknown model {values['model']!r}; known: {', '.join(DIT_PRESETS)}")
-    return TrainDiTConfig(**values)
+    return from_preset(TrainDiTConfig, TRAIN_DIT_PRESETS, preset, DIT_PRESETS, overrides)
 
 
 @dataclass

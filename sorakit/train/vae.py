@@ -31,6 +31,7 @@ from sorakit.train.checkpoint import (
 )
 from sorakit.train.logs import summary_writer
 from sorakit.train.losses import hinge_discriminator, hinge_generator, psnr, ssim
+from sorakit.train.presets import from_preset
 
 logger = logging.getLogger(__name__)
 
@@ -79,12 +80,7 @@ TRAIN_VAE_PRESETS: dict[str, dict] = {
 
 
 def make_config(preset: str, **overrides) -> TrainVAEConfig:
-    if preset not in TRAIN_VAE_PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; known: {', '.join(TRAIN_VAE_PRESETS)}")
-    values = {**TRAIN_VAE_PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
-    if values.get("model", "world") not in VAE_PRESETS:
-        raise ValueError(f"unknown VAE preset {values['model']!r}; known: {', '.join(VAE_PRESETS)}")
-    return TrainVAEConfig(**values)
+    return from_preset(TrainVAEConfig, TRAIN_VAE_PRESETS, preset, VAE_PRESETS, overrides)
 
 
 @dataclass
