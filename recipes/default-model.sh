@@ -6,7 +6,7 @@ set -euo pipefail
 S=".venv/bin/sorakit"
 PY=".venv/bin/python"
 VAE_STEPS="${VAE_STEPS:-500}"
-DIT_STEPS="${DIT_STEPS:-3000}"
+DIT_STEPS="${DIT_STEPS:-750}"
 
 # 1. World clips for the VAE: five aspect ratios, images and videos; last 300 held out.
 $S data synth --out outputs/vae-data --num 3000 --seed 1 \
