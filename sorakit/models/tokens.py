@@ -63,6 +63,12 @@ def positions(grid: tuple[int, int, int], patch: PatchSize, fps: float, ref_fps:
     return torch.stack(torch.meshgrid(tt, hh, ww, indexing="ij"), dim=-1).reshape(-1, 3)
 
 
+def per_token(values: Tensor, grid: tuple[int, int, int], patch: PatchSize) -> Tensor:
+    """A value per latent frame (T,) -> one per token (N,), in token order; a token spanning
+    patch[0] latent frames takes its first frame's value."""
+    return values[:: patch[0]].repeat_interleave(grid[1] * grid[2])
+
+
 @dataclass
 class TokenBatch:
     """What the transformer reads. B rows of N tokens; in a packed batch B = 1 and `seq` tells
@@ -112,10 +118,8 @@ def _sample_tokens(s: Sample, patch: PatchSize, ref_fps: float):
     grid = token_grid(lat_shape, patch)
     x = patchify(s.latent[None], patch)[0]
     n = x.shape[0]
-    # A time per latent frame becomes one per token (a token spanning patch[0] latent frames
-    # takes its first frame's time).
     t = s.t.float()
-    t = t.expand(n) if t.dim() == 0 else t[:: patch[0]].repeat_interleave(grid[1] * grid[2])
+    t = t.expand(n) if t.dim() == 0 else per_token(t, grid, patch)
     size = torch.tensor(lat_shape, dtype=torch.float32).expand(n, 3)
     return x, t, positions(grid, patch, s.fps, ref_fps), size, grid
 

@@ -332,7 +332,7 @@ class TextToVideoPipeline:
         if image is not None:
             first = self.encode_frames(image[None], r, None)
             n = self.latent_frames(r.frames)
-            given, mask = _place(first, n, prefix=True)
+            given, mask = _given(n, start=first)
             latents = self.sample(r, n, given, mask, on_step=on_step)
             return self._video(latents, r, "image-to-video")
         latents = self.sample(r, self.latent_frames(r.frames), on_step=on_step)
@@ -353,7 +353,8 @@ class TextToVideoPipeline:
                 raise GenerationError("extending backward needs at least 1 + 4k frames, k >= 1")
         new = self.latent_frames(r.frames)
         total = z.shape[2] + new - (1 if direction == "forward" else 0)
-        given, mask = _place(z, total, prefix=direction == "forward")
+        ends = {"start": z} if direction == "forward" else {"end": z}
+        given, mask = _given(total, **ends)
         latents = self.sample(r, total, given, mask, on_step=on_step)
         return self._video(latents, r, f"extend-{direction}", input_latent_frames=z.shape[2])
 
@@ -375,10 +376,7 @@ class TextToVideoPipeline:
             raise GenerationError("the second video needs at least 1 + 4k frames, k >= 1")
         middle = max(1, self.latent_frames(r.frames) - 1)
         total = za.shape[2] + middle + zb.shape[2]
-        given = torch.zeros(1, za.shape[1], total, *za.shape[3:])
-        given[:, :, : za.shape[2]], given[:, :, -zb.shape[2] :] = za, zb
-        mask = torch.zeros(total, dtype=torch.bool)
-        mask[: za.shape[2]] = mask[-zb.shape[2] :] = True
+        given, mask = _given(total, start=za, end=zb)
         latents = self.sample(r, total, given, mask, on_step=on_step)
         return self._video(latents, r, "connect", middle_latent_frames=middle)
 
@@ -391,10 +389,7 @@ class TextToVideoPipeline:
             image = self.decode(start)[0]
         tf = self.vae.temporal_factor
         held = self.encode_frames(np.repeat(image[None], 1 + tf, axis=0), r, None)  # (z0, hold)
-        given = torch.zeros(1, held.shape[1], n, *held.shape[3:])
-        given[:, :, 0], given[:, :, -1] = held[:, :, 0], held[:, :, 1]
-        mask = torch.zeros(n, dtype=torch.bool)
-        mask[0] = mask[-1] = True
+        given, mask = _given(n, start=held[:, :, :1], end=held[:, :, 1:2])
         latents = self.sample(r, n, given, mask, on_step=on_step)
         video = self._video(latents, r, "loop")
         video.frames = video.frames[:-tf]  # the held start: playback wraps to frame 0 instead
@@ -402,15 +397,18 @@ class TextToVideoPipeline:
         return video
 
 
-def _place(z: Tensor, total: int, prefix: bool) -> tuple[Tensor, Tensor]:
-    """Given latents `z` (1, C, k, h, w) at the start (prefix) or end of `total` frames."""
-    k = z.shape[2]
-    given = torch.zeros(1, z.shape[1], total, *z.shape[3:])
+def _given(
+    total: int, start: Tensor | None = None, end: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """Latents (1, C, total, h, w) holding `start` (1, C, k, h, w) at the beginning and/or `end`
+    at the end, and the (total,) mask of those given frames."""
+    some = start if start is not None else end
+    given = torch.zeros(1, some.shape[1], total, *some.shape[3:])
     mask = torch.zeros(total, dtype=torch.bool)
-    if prefix:
-        given[:, :, :k], mask[:k] = z, True
-    else:
-        given[:, :, -k:], mask[-k:] = z, True
+    if start is not None:
+        given[:, :, : start.shape[2]], mask[: start.shape[2]] = start, True
+    if end is not None:
+        given[:, :, -end.shape[2] :], mask[-end.shape[2] :] = end, True
     return given, mask
 
 
@@ -427,9 +425,10 @@ def sample_during_training(trainer) -> None:
     for i in range(min(2, len(trainer.data))):
         latent, row = trainer.data[i]
         text = trainer.data.text.batch([row.caption])[0][0]
-        null = trainer.data.text.batch([""])[0][0]
         noise = torch.randn((1, *latent.shape), generator=torch.Generator().manual_seed(i))
-        z = generate_latents(ema, noise, [text], [null], row.fps, steps=20, guidance=3.0)
+        z = generate_latents(
+            ema, noise, [text], [trainer.null_text], row.fps, steps=20, guidance=3.0
+        )
         frames = from_model_tensor(vae.decode(z).clamp(-1, 1)[0]).numpy()
         GeneratedVideo(frames, row.fps, {"prompt": row.caption, "step": trainer.step}).save(
             folder / f"{i:02d}.mp4"

@@ -26,7 +26,7 @@ import torch
 from sorakit.data.latents import LatentDataset, PackedBatchSampler, latent_batch_sampler
 from sorakit.diffusion import interpolate, sample_timesteps, shift_for_tokens, velocity_target
 from sorakit.models.dit import DIT_PRESETS, DiT, DiTConfig
-from sorakit.models.tokens import Sample, pack, patchify, stack, token_grid
+from sorakit.models.tokens import Sample, pack, patchify, per_token, stack, token_grid
 from sorakit.train.checkpoint import (
     TrainingState,
     latest_checkpoint,
@@ -214,7 +214,7 @@ class DiTTrainer:
             samples.append(s)
             targets.append(patchify(target[None], mcfg.patch_size)[0])  # (N_i, P)
             grid = token_grid(tuple(latent.shape[1:]), mcfg.patch_size)
-            masks.append(mask[:: mcfg.patch_size[0]].repeat_interleave(grid[1] * grid[2]))
+            masks.append(per_token(mask, grid, mcfg.patch_size))
         packed = bool(cfg.pack_tokens)
         batch = (pack if packed else stack)(samples, mcfg.patch_size, mcfg.ref_fps)
         autocast = torch.autocast("cpu", torch.bfloat16) if cfg.bf16 else nullcontext()
