@@ -70,6 +70,20 @@ def train(
         None, "--sample-every", min=1, help="Write sample videos every N steps (uses the VAE)."
     ),
     threads: int = typer.Option(None, "--threads", min=1, help="Torch threads per process."),
+    init: Path = typer.Option(
+        None,
+        "--init",
+        help="Start from a trained transformer folder (fine-tuning; new layers, "
+        "such as layout input, start at zero).",
+    ),
+    layout_dropout: float = typer.Option(
+        None,
+        "--layout-dropout",
+        min=0.0,
+        max=1.0,
+        help="Chance a clip trains without its layout, so one model serves text-only and "
+        "planned generation.",
+    ),
     resume: bool = typer.Option(
         True, "--resume/--no-resume", help="Continue from the newest complete checkpoint."
     ),
@@ -89,7 +103,8 @@ def train(
             preset, data=str(data), out=str(out), model=model, steps=steps,
             batch_size=batch_size, pack_tokens=pack_tokens, lr=lr, grad_accum=grad_accum,
             bf16=bf16, parallel=parallel, checkpoint_every=checkpoint_every,
-            sample_every=sample_every, threads=threads,
+            sample_every=sample_every, threads=threads, init=str(init) if init else None,
+            layout_dropout=layout_dropout,
         )  # fmt: skip
         trainer = DiTTrainer(config, info)
     except (ValueError, OSError) as exc:

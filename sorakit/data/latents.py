@@ -26,6 +26,7 @@ from safetensors.torch import load_file, save_file
 
 from sorakit.data.buckets import BucketBatchSampler, BucketConfig
 from sorakit.data.dataset import VideoDataset
+from sorakit.data.layout import BoxTrack, LayoutError, empty_layout, layout_map, read_track
 from sorakit.data.manifest import read_manifest
 from sorakit.data.video import VideoReadError, probe
 from sorakit.fileio import atomic_write
@@ -198,6 +199,7 @@ class LatentDataset:
         for path in sorted(self.folder.glob("shard-*.safetensors")):
             self.latents.update(load_file(str(path)))
         self.text = TextEmbeddingCache.load(self.folder / TEXT_NAME)
+        self._tracks: dict[int, BoxTrack | None] = {}
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -205,6 +207,27 @@ class LatentDataset:
     def __getitem__(self, index: int) -> tuple[torch.Tensor, LatentRow]:
         row = self.rows[index]
         return self.latents[row.key].float(), row
+
+    def track(self, index: int) -> BoxTrack | None:
+        """The clip's object boxes over time, from the world annotation beside its source
+        video (`clip.json` beside `clip.mp4`); None for clips without one (real video)."""
+        if index not in self._tracks:
+            path = Path(self.rows[index].source).with_suffix(".json")
+            try:
+                self._tracks[index] = read_track(path) if path.exists() else None
+            except (LayoutError, ValueError) as err:
+                logger.warning("%s: no layout (%s)", path, err)
+                self._tracks[index] = None
+        return self._tracks[index]
+
+    def layout(self, index: int, dropped: bool = False) -> torch.Tensor | None:
+        """The clip's layout map on its latent grid (`sorakit.data.layout`); the empty map
+        when `dropped` or the clip has no annotation."""
+        row = self.rows[index]
+        track = None if dropped else self.track(index)
+        if track is None:
+            return empty_layout(row.shape[1:])
+        return layout_map(track, row.shape[1:], row.fps, self.meta["temporal_factor"])
 
     def group_keys(self) -> list[tuple]:
         """One key per clip that batches may not mix: latent shape and frame rate."""

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sorakit.data.layout import LAYOUT_CHANNELS
 from sorakit.models.persist import load_model, save_model
 from sorakit.models.tokens import TokenBatch
 
@@ -36,22 +37,29 @@ class DiTConfig:
     text_dim: int = 384  # the text encoder's hidden size
     rope_theta: float = 10000.0
     ref_fps: float = 8.0  # temporal rotary positions count latent frames at this frame rate
+    layout_channels: int = 0  # > 0: tokens also read a layout map (`sorakit.data.layout`)
 
     def __post_init__(self) -> None:
         if self.dim % self.heads or (self.dim // self.heads) % 2:
             raise ValueError(f"dim {self.dim} must split into {self.heads} heads of even size")
 
     @property
-    def patch_dim(self) -> int:
+    def patch_volume(self) -> int:
         pt, ph, pw = self.patch_size
-        return self.in_channels * pt * ph * pw
+        return pt * ph * pw
+
+    @property
+    def patch_dim(self) -> int:
+        return self.in_channels * self.patch_volume
 
 
 DIT_PRESETS: dict[str, DiTConfig] = {
     # For tests: runs in milliseconds.
-    "tiny": DiTConfig(in_channels=4, dim=64, depth=2, heads=2, text_dim=384),
+    "tiny": DiTConfig(
+        in_channels=4, dim=64, depth=2, heads=2, text_dim=384, layout_channels=LAYOUT_CHANNELS
+    ),
     # The default model: about 4.2M parameters, sized for an hour of training on 2 CPU cores.
-    "world": DiTConfig(dim=192, depth=6, heads=3),
+    "world": DiTConfig(dim=192, depth=6, heads=3, layout_channels=LAYOUT_CHANNELS),
     # GPU sizes (untrained here): about 130M and 1.1B parameters.
     "base": DiTConfig(dim=768, depth=12, heads=12),
     "large": DiTConfig(dim=1536, depth=28, heads=24, text_dim=4096),
@@ -184,7 +192,7 @@ class Block(nn.Module):
         x: Tensor,
         mod: Tensor,
         text: Tensor,
-        layout: Layout,
+        layout: AttentionLayout,
         rope: tuple[Tensor, Tensor],
     ) -> Tensor:
         # mod: (B, N, 6, D) shared per-token modulation
@@ -205,6 +213,13 @@ class DiT(nn.Module):
         d = config.dim
         self.embed = nn.Linear(config.patch_dim, d)
         self.pos_embed = AbsolutePosition(d, config.patch_size)
+        # Layout maps enter like a second patch embedding, added to the tokens (zero-initialised,
+        # so a trained text-only model gains layout input without changing its outputs).
+        self.layout_embed = (
+            nn.Linear(config.layout_channels * config.patch_volume, d)
+            if config.layout_channels
+            else None
+        )
         self.cond = ConditionEmbedding(d)
         self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(d, 6 * d))
         self.text_proj = nn.Sequential(
@@ -227,13 +242,17 @@ class DiT(nn.Module):
                 nn.init.zeros_(m.bias)
         # Zero modulation and output: every block starts as the identity (adaLN-zero), the
         # prediction starts at zero.
-        for m in (self.modulation[1], self.mod_out[1], self.proj_out):
+        zeroed = [self.modulation[1], self.mod_out[1], self.proj_out]
+        for m in zeroed + ([self.layout_embed] if self.layout_embed is not None else []):
             nn.init.zeros_(m.weight)
             nn.init.zeros_(m.bias)
 
     def forward(self, batch: TokenBatch) -> Tensor:
         cfg = self.config
         x = self.embed(batch.x) + self.pos_embed(batch.pos, batch.size)
+        if self.layout_embed is not None:  # no layout reads as the all-zero (dropped) map
+            lay = self.layout_embed
+            x = x + (lay.bias if batch.layout is None else lay(batch.layout.to(x.dtype)))
         text = self.text_proj(batch.text)
         layout = attention_layout(batch)
         c = self.cond(batch.t, batch.fps, batch.size) + self.text_pool(pooled(text, layout))
@@ -257,7 +276,7 @@ class DiT(nn.Module):
 
 
 @dataclass
-class Layout:
+class AttentionLayout:
     """Who attends to whom. A packed row is cut into per-clip segments (exact, and each clip
     pays only for its own attention); padded rows use boolean masks; a plain stacked batch
     needs neither."""
@@ -276,23 +295,23 @@ class Layout:
         return None if self.token_lens is None else (self.token_lens, self.text_lens)
 
 
-def attention_layout(batch: TokenBatch) -> Layout:
+def attention_layout(batch: TokenBatch) -> AttentionLayout:
     """Segments for packed rows; boolean masks (a token attends to tokens and caption tokens
     of its own clip) for padded rows. Padding tokens (seq = -1) attend everywhere so their rows
     are never empty; their outputs are discarded."""
     if batch.packed and (batch.seq >= 0).all() and (batch.text_seq >= 0).all():
         token_lens = [t * h * w for t, h, w in batch.grids]
         text_lens = torch.bincount(batch.text_seq[0], minlength=len(token_lens)).tolist()
-        return Layout(token_lens=token_lens, text_lens=text_lens)
+        return AttentionLayout(token_lens=token_lens, text_lens=text_lens)
     if not batch.masked:
-        return Layout()
+        return AttentionLayout()
     pad = (batch.seq < 0)[:, :, None]
     self_mask = (batch.seq[:, :, None] == batch.seq[:, None, :]) | pad
     cross_mask = (batch.seq[:, :, None] == batch.text_seq[:, None, :]) | pad
-    return Layout(self_mask[:, None], cross_mask[:, None])
+    return AttentionLayout(self_mask[:, None], cross_mask[:, None])
 
 
-def pooled(text: Tensor, layout: Layout) -> Tensor:
+def pooled(text: Tensor, layout: AttentionLayout) -> Tensor:
     """Each token's caption, averaged over the caption's tokens: (B, L, D) -> (B, N, D), or
     (B, 1, D) when every token of a row shares the row's whole caption."""
     if layout.token_lens is not None:

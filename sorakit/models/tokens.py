@@ -88,6 +88,7 @@ class TokenBatch:
     text_seq: Tensor  # (B, L) long, sample index of each caption token; -1 = padding
     grids: list[tuple[int, int, int]]  # token grid of each sample, in sample order
     packed: bool  # True: one row of several samples; False: one sample per row
+    layout: Tensor | None = None  # (B, N, S*pt*ph*pw) layout-map patches, or none
 
     @property
     def masked(self) -> bool:
@@ -99,7 +100,7 @@ class TokenBatch:
         """The same batch with new token values (and optionally times): used by samplers."""
         return TokenBatch(
             x, self.t if t is None else t, self.pos, self.seq, self.fps, self.size,
-            self.text, self.text_seq, self.grids, self.packed,
+            self.text, self.text_seq, self.grids, self.packed, self.layout,
         )  # fmt: skip
 
 
@@ -111,6 +112,27 @@ class Sample:
     t: Tensor  # () or (T,) flow time; per latent frame lets conditioning frames stay clean
     fps: float
     text: Tensor  # (L, D_text) unpadded caption tokens
+    layout: Tensor | None = None  # (S, T, H, W) layout map on the latent grid
+
+
+def _layout_tokens(samples: list[Sample], patch: PatchSize) -> list[Tensor] | None:
+    """Each sample's layout patches (N_i, S*pt*ph*pw); samples without a layout get zeros
+    (the dropped layout) when others have one; None when none has one."""
+    given = [s.layout for s in samples if s.layout is not None]
+    if not given:
+        return None
+    channels = given[0].shape[0]
+    return [
+        patchify(
+            (
+                s.layout
+                if s.layout is not None
+                else s.latent.new_zeros(channels, *s.latent.shape[1:])
+            )[None],
+            patch,
+        )[0]
+        for s in samples
+    ]
 
 
 def _sample_tokens(s: Sample, patch: PatchSize, ref_fps: float):
@@ -132,6 +154,7 @@ def stack(samples: list[Sample], patch: PatchSize, ref_fps: float) -> TokenBatch
     parts = [_sample_tokens(s, patch, ref_fps) for s in samples]
     b, n = len(samples), parts[0][0].shape[0]
     text, text_seq = _pad_text([s.text for s in samples])
+    layouts = _layout_tokens(samples, patch)
     return TokenBatch(
         x=torch.stack([p[0] for p in parts]),
         t=torch.stack([p[1] for p in parts]),
@@ -143,6 +166,7 @@ def stack(samples: list[Sample], patch: PatchSize, ref_fps: float) -> TokenBatch
         text_seq=text_seq,
         grids=[p[4] for p in parts],
         packed=False,
+        layout=None if layouts is None else torch.stack(layouts),
     )
 
 
@@ -165,6 +189,7 @@ def pack(samples: list[Sample], patch: PatchSize, ref_fps: float) -> TokenBatch:
         [torch.full((p[0].shape[0],), float(s.fps)) for s, p in zip(samples, parts, strict=True)]
     )
     text_seq = torch.cat([torch.full((s.text.shape[0],), i) for i, s in enumerate(samples)])
+    layouts = _layout_tokens(samples, patch)
     return TokenBatch(
         x=torch.cat([p[0] for p in parts])[None],
         t=torch.cat([p[1] for p in parts])[None],
@@ -176,6 +201,7 @@ def pack(samples: list[Sample], patch: PatchSize, ref_fps: float) -> TokenBatch:
         text_seq=text_seq[None],
         grids=[p[4] for p in parts],
         packed=True,
+        layout=None if layouts is None else torch.cat(layouts)[None],
     )
 
 

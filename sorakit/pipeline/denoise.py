@@ -52,6 +52,7 @@ def generate_latents(
     given_frames: Tensor | None = None,
     init: Tensor | None = None,
     strength: float = 1.0,
+    layout: Tensor | None = None,
     on_step: Callable[[], None] | None = None,
 ) -> Tensor:
     """Sample latents (B, C, T, H, W).
@@ -63,6 +64,9 @@ def generate_latents(
         given, given_frames: clean latents (B, C, T, H, W) and a (T,) bool of the latent
             frames to keep from them.
         init, strength: SDEdit: start from `init` latents noised to t = strength.
+        layout: (B, S, T, H, W) layout maps (`sorakit.data.layout`) for a transformer that
+            reads them. The unconditional pass goes without, so guidance pushes towards the
+            caption and the layout together.
         shift: time shift; default grows with the token count, as in training.
         on_step: called after every model evaluation (for progress bars).
     """
@@ -81,13 +85,17 @@ def generate_latents(
         x = torch.where(keep5, given, x)
     guided = guidance != 1.0
     all_texts = texts + uncond if guided else texts
+    layouts = [None] * len(all_texts) if layout is None else list(layout) + [None] * b * guided
 
     def velocity(x_t: Tensor, t: Tensor) -> Tensor:
         if given is not None:
             x_t = torch.where(keep5, given, x_t)
         t_frames = torch.where(keep, torch.zeros(()), t.float())
         rows = torch.cat([x_t, x_t]) if guided else x_t
-        samples = [Sample(r, t_frames, fps, txt) for r, txt in zip(rows, all_texts, strict=True)]
+        samples = [
+            Sample(r, t_frames, fps, txt, lay)
+            for r, txt, lay in zip(rows, all_texts, layouts, strict=True)
+        ]
         batch = stack(samples, cfg.patch_size, cfg.ref_fps)
         v = torch.stack(to_latents(batch, model(batch).float(), cfg.patch_size))
         if guided:

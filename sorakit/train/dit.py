@@ -65,6 +65,8 @@ class TrainDiTConfig:
     ema_decay: float = 0.999
     caption_dropout: float = 0.1
     cond_prob: float = 0.25  # chance that a video keeps some latent frames clean and given
+    layout_dropout: float = 0.5  # chance a clip trains without its layout (layout models only)
+    init: str = ""  # a transformer folder to start from (new layers, e.g. layout, start at zero)
     time_mean: float = 0.0  # logit-normal location of the training times
     time_std: float = 1.0
     bf16: bool = False  # autocast matmuls to bfloat16
@@ -133,8 +135,10 @@ def make_training_sample(
     cfg: TrainDiTConfig,
     model_cfg: DiTConfig,
     g: torch.Generator,
+    layout: torch.Tensor | None = None,
 ) -> tuple[Sample, torch.Tensor, torch.Tensor]:
-    """A noised clip, its velocity target (C, T, H, W) and its loss mask per latent frame."""
+    """A noised clip, its velocity target (C, T, H, W) and its loss mask per latent frame.
+    `layout` (its layout map) is dropped to the empty map with `cfg.layout_dropout`."""
     frames = latent.shape[1]
     grid = token_grid(tuple(latent.shape[1:]), model_cfg.patch_size)
     shift = shift_for_tokens(grid[0] * grid[1] * grid[2])
@@ -145,7 +149,9 @@ def make_training_sample(
     x_t = interpolate(latent, noise, t_frames[None, :, None, None])
     if torch.rand((), generator=g) < cfg.caption_dropout:
         text = null_text
-    return Sample(x_t, t_frames, fps, text), velocity_target(latent, noise), ~given
+    if layout is not None and torch.rand((), generator=g) < cfg.layout_dropout:
+        layout = torch.zeros_like(layout)
+    return Sample(x_t, t_frames, fps, text, layout), velocity_target(latent, noise), ~given
 
 
 class DiTTrainer:
@@ -167,6 +173,8 @@ class DiTTrainer:
         )
         torch.manual_seed(config.seed)  # the same initial weights on every rank
         self.model = DiT(self.model_config)
+        if config.init:
+            _init_from(self.model, config.init)
         self.ema = copy.deepcopy(self.model).requires_grad_(False)
         self.net = parallelize(self.model, config.parallel, self.info)
         if config.parallel == "fsdp":  # shard the EMA alike, so each rank averages its shards
@@ -208,8 +216,9 @@ class DiTTrainer:
             latent, row = self.data[index]
             text = self.data.text.batch([row.caption])[0][0]
             g = clip_generator(cfg.seed, step, index)
+            layout = self.data.layout(index) if mcfg.layout_channels else None
             s, target, mask = make_training_sample(
-                latent, text, self.null_text, row.fps, cfg, mcfg, g
+                latent, text, self.null_text, row.fps, cfg, mcfg, g, layout
             )
             samples.append(s)
             targets.append(patchify(target[None], mcfg.patch_size)[0])  # (N_i, P)
@@ -327,6 +336,20 @@ class DiTTrainer:
         folder = self.out / "model"
         unwrap(self.model).save_pretrained(folder, state_dict=ema)
         return folder
+
+
+def _init_from(model: DiT, folder: str) -> None:
+    """Start from a trained transformer's weights; layers it lacks (e.g. the layout input
+    added to a text-only model) keep their zero initialisation."""
+    trained = DiT.from_pretrained(folder)
+    mine, theirs = asdict(model.config), asdict(trained.config)
+    differ = {k for k in mine if mine[k] != theirs[k] and k != "layout_channels"}
+    if differ:
+        raise ValueError(f"--init {folder}: its config differs in {sorted(differ)}")
+    missing, unexpected = model.load_state_dict(trained.state_dict(), strict=False)
+    if unexpected:
+        raise ValueError(f"--init {folder}: weights this model lacks: {unexpected}")
+    logger.info("started from %s; new layers: %s", folder, missing or "none")
 
 
 def _load_into(module: torch.nn.Module, full: dict[str, torch.Tensor]) -> None:

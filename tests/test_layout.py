@@ -1,0 +1,165 @@
+"""Layout maps from annotations, and the transformer's layout input."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from sorakit.data.latents import LatentDataset, write_meta, write_shard
+from sorakit.data.layout import (
+    LAYOUT_CHANNELS,
+    LayoutError,
+    box_track,
+    empty_layout,
+    layout_map,
+)
+from sorakit.models.dit import DIT_PRESETS, DiT
+from sorakit.models.text import TextEmbeddingCache
+from sorakit.models.tokens import Sample, pack, stack, to_latents
+from sorakit.train.dit import DiTTrainer, make_config
+from sorakit.world.clip import render_clip
+from sorakit.world.vocab import BACKGROUND, COLOURS, SHAPES
+
+
+def _annotation(boxes_per_frame, fps=8.0, width=40, height=20, colour="blue", shape="square"):
+    frames = [
+        {"index": i, "time": i / fps,
+         "objects": [{"id": 0, "colour": colour, "shape": shape, "bbox": list(box)}]}
+        for i, box in enumerate(boxes_per_frame)
+    ]  # fmt: skip
+    return {"scene": {"width": width, "height": height, "fps": fps}, "frames": frames}
+
+
+def test_box_on_one_cell_fills_that_cell_only():
+    # 40x20 canvas, latent 4x8 grid (cells of 5x5 px); the box covers cell (row 1, col 2).
+    track = box_track(_annotation([(10, 5, 15, 10)]))
+    m = layout_map(track, (1, 4, 8), fps=8.0, temporal_factor=4)
+    assert m.shape == (LAYOUT_CHANNELS, 1, 4, 8)
+    assert torch.all(m[0] == 1)  # present
+    expected = torch.zeros(4, 8)
+    expected[1, 2] = 1
+    torch.testing.assert_close(m[1, 0], expected)
+    torch.testing.assert_close(m[2 + COLOURS.index("blue"), 0], expected)
+    torch.testing.assert_close(m[2 + len(COLOURS) + SHAPES.index("square"), 0], expected)
+    assert m[2 + COLOURS.index("red")].sum() == 0
+
+
+def test_latent_frames_average_the_pixel_frames_they_encode():
+    # Frame 0 in cell 0; frames 1-4 (latent 1 with temporal factor 4) in cells 1, 1, 2, 2.
+    boxes = [(0, 0, 5, 5), (5, 0, 10, 5), (5, 0, 10, 5), (10, 0, 15, 5), (10, 0, 15, 5)]
+    m = layout_map(box_track(_annotation(boxes)), (2, 4, 8), fps=8.0, temporal_factor=4)
+    assert m[1, 0, 0, 0] == 1 and m[1, 0].sum() == 1  # latent 0 is frame 0 alone
+    torch.testing.assert_close(m[1, 1, 0, :3], torch.tensor([0.0, 0.5, 0.5]))
+
+
+def test_every_rendered_object_pixel_is_inside_the_layout():
+    clip = render_clip(seed=3, width=48, height=32, fps=8.0, num_frames=5)
+    track = box_track(clip.annotation)
+    m = layout_map(track, (5, 32, 48), fps=8.0, temporal_factor=1)  # pixel grid, every frame
+    drawn = np.abs(clip.frames.astype(int) - np.array(BACKGROUND)).sum(-1) > 30  # (T, H, W)
+    assert drawn.any()
+    assert torch.all(m[1][torch.from_numpy(drawn)] > 0)
+    assert (m[1] > 0).float().mean() < 0.6  # and the layout is not the whole canvas
+
+
+def test_bad_annotation_raises_layout_error():
+    with pytest.raises(LayoutError):
+        box_track({"frames": []})
+
+
+def _layout_model() -> DiT:
+    torch.manual_seed(0)
+    model = DiT(DIT_PRESETS["tiny"])
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    return model.eval()
+
+
+def _sample(shape, layout: bool, seed: int) -> Sample:
+    g = torch.Generator().manual_seed(seed)
+    latent = torch.randn(4, *shape, generator=g)
+    lay = torch.rand(LAYOUT_CHANNELS, *shape, generator=g) if layout else None
+    return Sample(latent, torch.tensor(0.5), 8.0, torch.randn(4, 384, generator=g), lay)
+
+
+def test_layout_changes_the_output_and_missing_means_dropped():
+    model = _layout_model()
+    patch, ref = model.config.patch_size, model.config.ref_fps
+    s = _sample((2, 4, 4), layout=True, seed=1)
+    none = Sample(s.latent, s.t, s.fps, s.text)
+    dropped = Sample(s.latent, s.t, s.fps, s.text, empty_layout((2, 4, 4)))
+    with torch.no_grad():
+        with_layout = model(stack([s], patch, ref))
+        without = model(stack([none], patch, ref))
+        assert not torch.allclose(with_layout, without, atol=1e-4)
+        torch.testing.assert_close(model(stack([dropped], patch, ref)), without)
+
+
+def test_packed_equals_alone_with_layouts():
+    model = _layout_model()
+    patch, ref = model.config.patch_size, model.config.ref_fps
+    samples = [_sample((2, 4, 4), True, 1), _sample((1, 6, 2), False, 2)]
+    with torch.no_grad():
+        packed = pack(samples, patch, ref)
+        together = to_latents(packed, model(packed), patch)
+        for s, out in zip(samples, together, strict=True):
+            alone = stack([s], patch, ref)
+            torch.testing.assert_close(out, to_latents(alone, model(alone), patch)[0],
+                                       atol=1e-5, rtol=1e-4)  # fmt: skip
+
+
+def _world_cache(folder) -> LatentDataset:
+    """A cache of two random latents: one beside a world annotation, one (real video) without."""
+    clip = render_clip(seed=5, width=32, height=32, fps=8.0, num_frames=5)
+    (folder / "clip.json").write_text(json.dumps(clip.annotation))
+    tensors = {k: torch.randn(4, 2, 8, 8).half() for k in ("0", "1")}
+    records = [
+        {"key": k, "caption": "c", "fps": 8.0, "shape": [4, 2, 8, 8], "source": str(src)}
+        for k, src in (("0", folder / "clip.mp4"), ("1", folder / "real.mp4"))
+    ]
+    write_shard(folder / "shard-00000", tensors, records)
+    text = TextEmbeddingCache("random", 384, {c: torch.randn(3, 384) for c in ("c", "")})
+    meta = {"clips": 2, "latent_channels": 4, "text_dim": 384, "temporal_factor": 4}
+    write_meta(folder, text, meta)
+    return LatentDataset(folder)
+
+
+def test_cache_reads_layouts_beside_world_clips(tmp_path):
+    data = _world_cache(tmp_path)
+    world, real = data.layout(0), data.layout(1)
+    assert world.shape == (LAYOUT_CHANNELS, 2, 8, 8)
+    assert world[0].min() == 1 and world[1].sum() > 0
+    assert torch.equal(real, empty_layout((2, 8, 8)))  # no annotation: the dropped layout
+    assert torch.equal(data.layout(0, dropped=True), real)
+
+
+def test_init_from_text_only_model_keeps_its_outputs(tmp_path):
+    data = _world_cache(tmp_path)
+    text_only = DiT(replace(DIT_PRESETS["tiny"], layout_channels=0))
+    with torch.no_grad():
+        for p in text_only.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    text_only.save_pretrained(tmp_path / "text-only")
+    cfg = make_config("tiny", data=str(tmp_path), out=str(tmp_path / "run"),
+                      init=str(tmp_path / "text-only"))  # fmt: skip
+    trainer = DiTTrainer(cfg)
+    s = _sample((2, 4, 4), layout=True, seed=1)
+    patch, ref = text_only.config.patch_size, text_only.config.ref_fps
+    with torch.no_grad():  # the new layout input starts at zero: nothing changes until trained
+        torch.testing.assert_close(
+            trainer.model.eval()(stack([s], patch, ref)), text_only.eval()(stack([s], patch, ref))
+        )
+    trainer.run()  # and it trains on the layouts of the cache
+    assert trainer.model.layout_embed.weight.abs().sum() > 0
+
+
+def test_init_rejects_another_architecture(tmp_path):
+    _world_cache(tmp_path)
+    DiT(replace(DIT_PRESETS["tiny"], dim=32)).save_pretrained(tmp_path / "other")
+    cfg = make_config("tiny", data=str(tmp_path), out=str(tmp_path / "run"),
+                      init=str(tmp_path / "other"))  # fmt: skip
+    with pytest.raises(ValueError, match="dim"):
+        DiTTrainer(cfg)
