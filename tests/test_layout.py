@@ -137,7 +137,7 @@ def test_cache_reads_layouts_beside_world_clips(tmp_path):
 
 
 def test_init_from_text_only_model_keeps_its_outputs(tmp_path):
-    data = _world_cache(tmp_path)
+    _world_cache(tmp_path)
     text_only = DiT(replace(DIT_PRESETS["tiny"], layout_channels=0))
     with torch.no_grad():
         for p in text_only.parameters():

@@ -43,6 +43,15 @@ def generate(
     connect: tuple[Path, Path] | None = typer.Option(
         None, "--connect", help="Two videos A B: generate a transition from A into B."
     ),
+    plan: Path = typer.Option(
+        None, "--plan", help="Render this plan (sorakit plan; edit it by hand or write your own)."
+    ),
+    planning: bool = typer.Option(
+        True,
+        "--planning/--no-planning",
+        help="Plan the layout and physics first when the whole prompt is understood "
+        "(models that read layouts).",
+    ),
 ) -> None:
     """Generate a video from a prompt with the default model (or --model).
 
@@ -55,8 +64,15 @@ def generate(
       sorakit generate "the ball rolls right" --image first.png --out anim.mp4
 
       sorakit generate "it keeps moving" --video clip.mp4 --extend forward --out longer.mp4
+
+      sorakit plan "a red ball falls" --out plan.json   (edit it, then)
+      sorakit generate "a red ball falls" --plan plan.json --out ball.mp4
+
+    A planned video is saved with its plan beside it (NAME.plan.json).
     """
     from sorakit.pipeline import GenerationError, TextToVideoPipeline
+    from sorakit.pipeline.pipeline import with_plan_defaults
+    from sorakit.planner import PlanError, load_plan, save_plan
 
     if (extend is not None or strength is not None) and video is None:
         raise typer.BadParameter("--extend and --strength need --video")
@@ -81,16 +97,26 @@ def generate(
         width=width, height=height, frames=frames, fps=fps, steps=steps, guidance=guidance,
         seed=seed, sampler=sampler, negative_prompt=negative,
     )  # fmt: skip
+    given_plan = planning
+    if plan is not None:
+        try:
+            given_plan = load_plan(plan)
+        except PlanError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        options = with_plan_defaults(options, given_plan)
     try:
         request = pipe.request(prompt, **options)
         calls = request.steps * (2 if request.sampler == "heun" else 1) * (2 if loop else 1)
         with progress_bar() as bar:
             task = bar.add_task("generating", total=calls)
             result = pipe(
-                prompt, extend=extend, loop=loop, strength=strength,
+                prompt, extend=extend, loop=loop, strength=strength, plan=given_plan,
                 on_step=lambda: bar.advance(task), **inputs, **options,
             )  # fmt: skip
         path = result.save(out)
     except (GenerationError, ValueError) as exc:
         raise typer.BadParameter(str(exc)) from None
+    if result.plan is not None:
+        where = save_plan(result.plan, path.with_name(path.stem + ".plan.json"))
+        console.print(f"planned layout: {where}")
     print(path)

@@ -14,6 +14,11 @@ by the user are encoded and held clean at t = 0 while the rest is generated.
   frames, which repeat the start, are dropped;
 - connect A B: A's latents as prefix, B's (after its first) as suffix, the middle generated;
 - video-to-video (SDEdit): the video's latents noised to t = strength, then denoised.
+
+Planning (`sorakit.planner`): with a transformer that reads layout maps, text-to-video and
+text-to-image first parse the prompt; when every part of it is understood, the scene is laid
+out and simulated into per-frame boxes (a plan), and the transformer renders that layout. A
+plan can also be given (`plan=`), e.g. one edited by hand or written by another planner.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from sorakit.data.layout import box_track, layout_map
 from sorakit.data.transforms import (
     from_model_tensor,
     resample_indices,
@@ -76,6 +82,7 @@ class GeneratedVideo:
     frames: np.ndarray
     fps: float
     provenance: dict[str, Any]
+    plan: dict[str, Any] | None = None  # the layout it was generated from, if planned
 
     def save(self, path: str | Path) -> Path:
         """Write .mp4 (H.264, provenance in its metadata), .gif, or .png (one image, or
@@ -152,6 +159,7 @@ class TextToVideoPipeline:
         self.vae, self.transformer, self.text_encoder = vae.eval(), transformer.eval(), text_encoder
         self.config = config
         self.source = source
+        self._substituter = None  # built on first use: it embeds the world's words once
 
     # --- persistence ---
     @classmethod
@@ -267,20 +275,61 @@ class TextToVideoPipeline:
         given_frames: Tensor | None = None,
         init: Tensor | None = None,
         strength: float = 1.0,
+        plan: dict | None = None,
         on_step: Callable[[], None] | None = None,
     ) -> Tensor:
-        """Latents (1, C, latent_frames, h, w) for the request."""
+        """Latents (1, C, latent_frames, h, w) for the request, following `plan`'s layout
+        when given."""
         sf = self.vae.spatial_factor
         shape = (1, self.vae.latent_channels, latent_frames, r.height // sf, r.width // sf)
         g = torch.Generator().manual_seed(r.seed)
         noise = torch.randn(shape, generator=g)
         texts = self.encode_text([r.prompt])
         uncond = self.encode_text([r.negative_prompt]) if r.guidance != 1.0 else []
+        layout = None
+        if plan is not None:
+            track = box_track(plan)
+            layout = layout_map(track, shape[2:], r.fps, self.vae.temporal_factor)[None]
         return generate_latents(
             self.transformer, noise, texts, uncond, r.fps, steps=r.steps, guidance=r.guidance,
             sampler=r.sampler, given=given, given_frames=given_frames, init=init,
-            strength=strength, on_step=on_step,
+            strength=strength, layout=layout, on_step=on_step,
         )  # fmt: skip
+
+    # --- planning ---
+    @property
+    def reads_layout(self) -> bool:
+        return self.transformer.config.layout_channels > 0
+
+    def plan(self, prompt: str, r: Request | None = None, **options) -> dict:
+        """The plan of `prompt` for a request (or for `options` as in `__call__`): the parse,
+        and, when the scene could be laid out, its simulated per-frame boxes. Check
+        `plan["understood"]` before relying on it; raises PlanError if nothing can be laid
+        out."""
+        from sorakit.planner import Substituter, make_plan, parse
+
+        r = r or self.request(prompt, **options)
+        if self._substituter is None:
+            self._substituter = Substituter(self.text_encoder)
+        return make_plan(parse(prompt, self._substituter), r.width, r.height, r.fps, r.frames,
+                         seed=r.seed)  # fmt: skip
+
+    def _auto_plan(self, r: Request) -> dict | None:
+        """A plan for a text-only request when the model reads layouts and the prompt is
+        understood whole; None (text-only generation) otherwise, with the reason logged."""
+        from sorakit.planner import PlanError
+
+        if not self.reads_layout:
+            return None
+        try:
+            plan = self.plan(r.prompt, r)
+        except PlanError as err:
+            logger.info("not planning: %s", err)
+            return None
+        if not plan["understood"]:
+            logger.info("not planning: could not place %s", ", ".join(plan["unplaced"]))
+            return None
+        return plan
 
     def _video(self, latents: Tensor, r: Request, mode: str, **extra) -> GeneratedVideo:
         frames = self.decode(latents)
@@ -309,13 +358,19 @@ class TextToVideoPipeline:
         strength: float | None = None,
         connect: tuple[tuple[np.ndarray, float | None], tuple[np.ndarray, float | None]]
         | None = None,
+        plan: dict | bool | None = None,
         on_step: Callable[[], None] | None = None,
         **options,
     ) -> GeneratedVideo:
         """Generate a video. `options`: negative_prompt, width, height, frames, fps, steps,
         guidance, seed, sampler. With `image` (H, W, 3) uint8: image-to-video. With `video`
         (T, H, W, 3) uint8 at `video_fps`: `extend` ("forward"/"backward") or `strength`
-        (SDEdit). `loop`: a seamless loop. `connect`: two (frames, fps) videos to join."""
+        (SDEdit). `loop`: a seamless loop. `connect`: two (frames, fps) videos to join.
+        `plan` (text-to-video and text-to-image): a plan dict to render (its canvas gives
+        the defaults of width, height, fps and frames), True/None to plan the prompt when it
+        is understood whole, False for text-only generation."""
+        if isinstance(plan, dict):
+            options = with_plan_defaults(options, plan)
         r = self.request(prompt, **options)
         modes = [image is not None and not loop, extend is not None, strength is not None,
                  connect is not None, loop]  # fmt: skip
@@ -335,8 +390,16 @@ class TextToVideoPipeline:
             given, mask = _given(n, start=first)
             latents = self.sample(r, n, given, mask, on_step=on_step)
             return self._video(latents, r, "image-to-video")
-        latents = self.sample(r, self.latent_frames(r.frames), on_step=on_step)
-        return self._video(latents, r, "text-to-image" if r.frames == 1 else "text-to-video")
+        if plan is not False and not isinstance(plan, dict):
+            plan = self._auto_plan(r)
+        if isinstance(plan, dict) and not self.reads_layout:
+            raise GenerationError("this model does not read layouts: it cannot render a plan")
+        plan = plan or None
+        latents = self.sample(r, self.latent_frames(r.frames), plan=plan, on_step=on_step)
+        mode = "text-to-image" if r.frames == 1 else "text-to-video"
+        video = self._video(latents, r, mode, planned=plan is not None)
+        video.plan = plan
+        return video
 
     def _need_video(self, video, what: str) -> None:
         if video is None or len(video) < 1:
@@ -395,6 +458,14 @@ class TextToVideoPipeline:
         video.frames = video.frames[:-tf]  # the held start: playback wraps to frame 0 instead
         video.provenance["frames"] = int(video.frames.shape[0])
         return video
+
+
+def with_plan_defaults(options: dict[str, Any], plan: dict[str, Any]) -> dict[str, Any]:
+    """Generation options with the plan's canvas (width, height, fps, frames) where unset."""
+    scene = plan["scene"]
+    defaults = {"width": int(scene["width"]), "height": int(scene["height"]),
+                "fps": float(scene["fps"]), "frames": int(scene["num_frames"])}  # fmt: skip
+    return {**options, **{k: v for k, v in defaults.items() if options.get(k) is None}}
 
 
 def _given(

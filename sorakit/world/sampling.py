@@ -57,11 +57,18 @@ class GroupSpec:
 
 @dataclass(frozen=True)
 class SceneSpec:
-    """A constrained scene: these groups, in this order, and optionally one relation that must
-    hold (between group indices). Used to build evaluation prompts with known answers."""
+    """A constrained scene: these groups, in this order, relations that must hold (between
+    group indices) and optionally an order of events. Used to build evaluation prompts with
+    known answers, and by the planner to lay out a parsed prompt."""
 
     groups: tuple[GroupSpec, ...]
     relation: Relation | None = None
+    relations: tuple[Relation, ...] = ()  # more required relations
+    sequence: Sequence | None = None
+
+    @property
+    def required(self) -> tuple[Relation, ...]:
+        return ((self.relation,) if self.relation else ()) + tuple(self.relations)
 
 
 def _plan_groups(rng: np.random.Generator, n_objects: int) -> list[GroupSpec]:
@@ -348,18 +355,17 @@ def _flip(rel: Relation) -> Relation:
 
 
 def _spec_relations(scene: Scene, spec: SceneSpec) -> tuple[Relation, ...] | None:
-    """The relations a constrained scene states: the required one and those of objects fixed in
-    the air; None if the required relation does not hold."""
+    """The relations a constrained scene states: the required ones and those of objects fixed
+    in the air; None if a required relation does not hold."""
     in_air = _pick_relations(np.random.default_rng(0), scene, extra=False)  # draws nothing
     if in_air is None:
         return None
     chosen = list(in_air)
-    rel = spec.relation
-    if rel is not None:
+    for k, rel in enumerate(spec.required):
         if rel.word not in {w for w, _ in _relation_words(scene, rel.subject, rel.object)}:
             return None
         chosen = [r for r in chosen if {r.subject, r.object} != {rel.subject, rel.object}]
-        chosen.insert(0, rel)
+        chosen.insert(k, rel)
     return tuple(chosen)
 
 
@@ -378,7 +384,7 @@ def sample_scene(
             plans = _plan_groups(rng, max(1, n_objects - attempt // 80))
             seq = _pick_sequence(rng, plans)
         else:
-            plans, seq = list(spec.groups), None
+            plans, seq = list(spec.groups), spec.sequence
         placed = _place(rng, aspect, horizon, plans)
         if placed is None:
             continue

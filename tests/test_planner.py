@@ -1,0 +1,174 @@
+"""The planner: prompts parsed into scene graphs, laid out and simulated; generation from plans."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from sorakit.cli.main import app
+from sorakit.models.dit import DIT_PRESETS, DiT
+from sorakit.models.text import TextEncoder
+from sorakit.models.vae import VAE_PRESETS, CausalVAE
+from sorakit.pipeline import GenerationError, PipelineConfig, TextToVideoPipeline
+from sorakit.planner import PlanError, Substituter, check_plan, make_plan, parse
+from sorakit.world.captions import make_caption
+from sorakit.world.sampling import sample_scene
+from sorakit.world.scene import GRAVITY
+
+
+def _graph(groups, relations, sequence):
+    return (
+        [(g.colour, g.shape, g.motion, g.direction, g.count) for g in groups],
+        sorted((r.subject, r.word, r.object) for r in relations),
+        sequence,
+    )
+
+
+@pytest.mark.parametrize("split", ["train", "heldout"])
+def test_parses_world_captions_back_to_their_scene_graphs(split):
+    """The world's own captions (both template splits) parse back to the scene they describe."""
+    exact, total = 0, 120
+    for seed in range(total):
+        scene, trajectory = sample_scene(seed, aspect=1.0, duration=2.0)
+        p = parse(make_caption(scene, trajectory, seed, split))
+        want = _graph(scene.groups, scene.relations, scene.sequence)
+        exact += _graph(p.groups, p.relations, p.sequence) == want and p.understood
+    assert exact / total >= 0.99, exact
+
+
+def test_unknown_words_are_reported_not_dropped():
+    p = parse("a red ball falls next to a purple dog")
+    assert not p.understood
+    assert "dog" in p.unplaced and "next" in p.unplaced
+    assert [(g.colour, g.shape, g.motion) for g in p.groups] == [("red", "circle", "fall")]
+    assert not parse("a happy afternoon").groups
+
+
+def test_plain_prompts_leave_unstated_attributes_open():
+    p = parse("two balls move right. a yellow triangle is above the balls")
+    assert p.understood
+    balls, triangle = p.groups
+    assert (balls.count, balls.shape, balls.colour, balls.motion, balls.direction) == (
+        2, "circle", None, "move", "right",
+    )  # fmt: skip
+    assert triangle.in_air and triangle.motion == "still"
+    assert [(r.subject, r.word, r.object) for r in p.relations] == [(1, "above", 0)]
+
+
+@pytest.fixture(scope="module")
+def substituter():
+    return Substituter(TextEncoder.from_pretrained("minilm"))
+
+
+def test_substitutes_near_words_with_the_text_encoder(substituter):
+    p = parse("a crimson sphere falls", substituter)
+    assert p.understood, p
+    assert p.substitutions == {"crimson": "red", "sphere": "circle"}
+    assert (p.groups[0].colour, p.groups[0].shape) == ("red", "circle")
+    assert substituter("afternoon") is None  # nothing near: stays unknown
+
+
+def _centres(plan, frame):
+    return {o["id"]: o["center"] for o in plan["frames"][frame]["objects"]}
+
+
+def test_plan_holds_what_the_prompt_states():
+    p = parse("a red ball falls, then a blue box moves left. The blue box is right of the red ball")
+    plan = make_plan(p, 64, 48, fps=16.0, num_frames=33, seed=1)
+    check_plan(plan)
+    assert plan["understood"] and len(plan["frames"]) == 33
+    ball, box = plan["objects"]
+    assert (ball["colour"], ball["motion"], box["colour"], box["motion"]) == (
+        "red", "fall", "blue", "move",
+    )  # fmt: skip
+    c0 = _centres(plan, 0)
+    assert c0[1][0] > c0[0][0] + 0.06 * 48  # right of, by the world's margin, at frame 0
+    # The box starts when the ball first lands, and not before.
+    assert box["start_time"] == pytest.approx(ball["first_landing"], abs=0.02)
+    box_x = [_centres(plan, f)[1][0] for f in range(33)]
+    still = [f for f in range(33) if plan["frames"][f]["time"] < box["start_time"] - 0.05]
+    assert still and all(box_x[f] == box_x[0] for f in still)
+    assert box_x[-1] < box_x[0]  # and then it moves left
+
+
+def test_planned_fall_follows_gravity():
+    plan = make_plan(parse("a big green square falls"), 64, 64, fps=32.0, num_frames=9, seed=2)
+    ys = np.array([_centres(plan, f)[0][1] for f in range(9)])  # pixels, y down
+    accel = np.diff(ys, 2) * 32.0**2  # px / s^2, before the first landing
+    landing = plan["objects"][0]["first_landing"]
+    before = [k for k in range(len(accel)) if (k + 2) / 32.0 < landing]
+    assert before
+    np.testing.assert_allclose(accel[before], GRAVITY * 64, rtol=0.02)
+
+
+def test_impossible_and_broken_plans_raise_plan_errors(tmp_path):
+    with pytest.raises(PlanError):
+        make_plan(parse("a dog"), 64, 64, 8.0, 9)
+    plan = make_plan(parse("a red ball"), 64, 64, 8.0, 9)
+    del plan["frames"][0]["objects"][0]["bbox"]
+    with pytest.raises(PlanError, match="bbox"):
+        check_plan(plan)
+
+
+@pytest.fixture(scope="module")
+def layout_pipe():
+    torch.manual_seed(0)
+    dit = DiT(DIT_PRESETS["tiny"])
+    with torch.no_grad():
+        for p in dit.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    config = PipelineConfig(width=16, height=16, frames=9, steps=2)
+    return TextToVideoPipeline(
+        CausalVAE(VAE_PRESETS["tiny"]), dit, TextEncoder.from_pretrained("minilm"), config
+    )
+
+
+def test_pipeline_plans_understood_prompts_and_renders_the_layout(layout_pipe):
+    planned = layout_pipe("a red ball falls", seed=1)
+    assert planned.provenance["planned"] and planned.plan["understood"]
+    text_only = layout_pipe("a red ball falls", seed=1, plan=False)
+    assert not text_only.provenance["planned"] and text_only.plan is None
+    assert not np.array_equal(planned.frames, text_only.frames)  # the layout is read
+    vague = layout_pipe("a red ball falls near a dog", seed=1)
+    assert vague.plan is None  # not understood whole: text-only, as asked
+    again = layout_pipe("a red ball falls", seed=1, plan=planned.plan)
+    assert np.array_equal(again.frames, planned.frames)  # a given plan renders the same
+
+
+def test_plan_on_a_model_without_layout_input_is_a_clear_error(layout_pipe):
+    text_only = DiT(replace(DIT_PRESETS["tiny"], layout_channels=0))
+    plain = TextToVideoPipeline(
+        layout_pipe.vae, text_only, layout_pipe.text_encoder, layout_pipe.config
+    )
+    plan = make_plan(parse("a red ball"), 16, 16, 8.0, 9)
+    with pytest.raises(GenerationError, match="layout"):
+        plain("a red ball", plan=plan)
+    assert not plain("a red ball").provenance["planned"]  # no layout input: never plans
+
+
+def test_cli_plan_then_generate_from_the_edited_plan(layout_pipe, tmp_path):
+    runner = CliRunner()
+    plan_path = tmp_path / "plan.json"
+    result = runner.invoke(app, ["plan", "a crimson ball moves right", "--out", str(plan_path),
+                                 "--width", "16", "--height", "16", "--frames", "9"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "read 'crimson' as 'red'" in result.output
+    plan = json.loads(plan_path.read_text())
+    for frame in plan["frames"]:  # edit by hand: move the ball to the top-left corner
+        frame["objects"][0]["bbox"] = [0, 0, 4, 4]
+    plan_path.write_text(json.dumps(plan))
+    layout_pipe.save_pretrained(tmp_path / "model")
+    out = tmp_path / "ball.mp4"
+    model = str(tmp_path / "model")
+    result = runner.invoke(app, ["generate", "a red ball moves right", "--plan", str(plan_path),
+                                 "--model", model, "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "ball.plan.json").read_text())
+    assert saved["frames"][0]["objects"][0]["bbox"] == [0, 0, 4, 4]
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    result = runner.invoke(app, ["generate", "x", "--plan", str(bad), "--out", str(out)])
+    assert result.exit_code != 0 and "scene.width" in result.output
