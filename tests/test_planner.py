@@ -14,8 +14,10 @@ from sorakit.models.text import TextEncoder
 from sorakit.models.vae import VAE_PRESETS, CausalVAE
 from sorakit.pipeline import GenerationError, PipelineConfig, TextToVideoPipeline
 from sorakit.planner import PlanError, Substituter, check_plan, make_plan, parse
+from sorakit.planner.from_frames import plan_from_frames
 from sorakit.world.captions import make_caption
-from sorakit.world.sampling import sample_scene
+from sorakit.world.clip import frame_times, render_clip, render_scene
+from sorakit.world.sampling import GroupSpec, SceneSpec, sample_scene
 from sorakit.world.scene import GRAVITY
 
 
@@ -172,3 +174,33 @@ def test_cli_plan_then_generate_from_the_edited_plan(layout_pipe, tmp_path):
     bad.write_text("{}")
     result = runner.invoke(app, ["generate", "x", "--plan", str(bad), "--out", str(out)])
     assert result.exit_code != 0 and "scene.width" in result.output
+
+
+def test_plan_from_frames_continues_the_given_motion():
+    spec = SceneSpec((GroupSpec("thrown", direction="right", colour="red"),
+                      GroupSpec("still", colour="blue")))  # fmt: skip
+    scene, trajectory = sample_scene(0, 1.0, 2.0, spec)
+    clip = render_scene(scene, trajectory, 64, 64, 8.0, 17, "train")
+    plan = plan_from_frames(parse(clip.caption), clip.frames[:5], 8.0, 17)
+    check_plan(plan)
+    truth = trajectory.sample(frame_times(8.0, 17))[0] * 64  # (T, N, 2) pixels
+    errors = [
+        np.hypot(*(np.array(o["center"]) - truth[t, o["id"]]))
+        for t in range(5, 17) for o in plan["frames"][t]["objects"]
+    ]  # fmt: skip
+    assert len(errors) == 2 * 12
+    assert np.mean(errors) < 1.5  # pixels, over 1.5 s of flight and rest (measured 0.53)
+
+
+def test_extending_a_video_plans_from_its_frames(layout_pipe):
+    clip = render_clip(seed=4, width=48, height=48, fps=8.0, num_frames=9)
+    out = layout_pipe(clip.caption, video=clip.frames[:5], video_fps=8.0, extend="forward",
+                      frames=5, width=48, height=48)  # fmt: skip
+    assert out.provenance["planned"] and len(out.plan["frames"]) == 9
+    planned = out.plan["frames"][0]["objects"]
+    truth = clip.annotation["frames"][0]["objects"]
+    assert len(planned) == len(truth)
+    for o in planned:  # the plan starts where the given video does
+        near = min(np.hypot(*np.subtract(o["center"], t["center"])) for t in truth
+                   if t["colour"] == o["colour"])  # fmt: skip
+        assert near < 1.0

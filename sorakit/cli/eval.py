@@ -42,6 +42,12 @@ def world(
     ),
     steps: int = typer.Option(None, "--steps", min=1, help="Sampler steps for a model."),
     guidance: float = typer.Option(None, "--guidance", help="Guidance scale for a model."),
+    planning: bool = typer.Option(
+        True,
+        "--planning/--no-planning",
+        help="For a model that reads layouts: plan understood prompts first, as generate "
+        "does (--no-planning: text-only).",
+    ),
     videos: Path = typer.Option(
         None,
         "--videos",
@@ -78,7 +84,7 @@ def world(
 
     config = _suite(suite, seeds)
     try:
-        generator = make_generator(model, videos, steps, guidance)
+        generator = make_generator(model, videos, steps, guidance, planning)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     total = len(build_suite(config))

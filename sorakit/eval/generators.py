@@ -199,10 +199,12 @@ class PipelineGenerator:
     steps: int | None = None
     guidance: float | None = None
     label: str = "default"
+    planning: bool = True  # plan understood prompts first (models that read layouts)
 
     @property
     def name(self) -> str:
-        return f"model:{self.label}"
+        planned = self.planning and self.pipe.reads_layout
+        return f"model:{self.label}" + ("+planning" if planned else "")
 
     def _options(self, item: SuiteItem) -> dict:
         return dict(
@@ -211,7 +213,10 @@ class PipelineGenerator:
         )  # fmt: skip
 
     def generate(self, item: SuiteItem) -> Generated:
-        video = self.pipe(item.prompt, frames=item.num_frames, **self._options(item))
+        video = self.pipe(
+            item.prompt, frames=item.num_frames, plan=None if self.planning else False,
+            **self._options(item),
+        )  # fmt: skip
         return Generated(video.frames, video.fps)
 
     def continue_clip(self, item: SuiteItem, context: np.ndarray) -> Generated | None:
@@ -221,7 +226,7 @@ class PipelineGenerator:
         new = item.num_frames - len(context) + 1
         video = self.pipe(
             item.prompt, video=context, video_fps=item.fps, extend="forward", frames=new,
-            **self._options(item),
+            plan=None if self.planning else False, **self._options(item),
         )  # fmt: skip
         return Generated(video.frames[: item.num_frames], video.fps)
 
@@ -231,6 +236,7 @@ def make_generator(
     videos: Path | None,
     steps: int | None = None,
     guidance: float | None = None,
+    planning: bool = True,
 ) -> Generator:
     """`--model groundtruth`, `--model corrupt:NAME`, `--model default` (the shipped model),
     `--model PATH` (a pipeline folder), or `--videos DIR`."""
@@ -251,7 +257,7 @@ def make_generator(
         from sorakit.pipeline import TextToVideoPipeline
 
         pipe = TextToVideoPipeline.from_pretrained(None if model == "default" else model)
-        return PipelineGenerator(pipe, steps, guidance, label=model)
+        return PipelineGenerator(pipe, steps, guidance, label=model, planning=planning)
     raise ValueError(
         f"--model {model}: not a known generator. Use 'default', a model folder, "
         f"'groundtruth', 'corrupt:NAME' ({', '.join(CORRUPTIONS)}), or --videos DIR with one "

@@ -248,17 +248,23 @@ class TextToVideoPipeline:
         hidden, mask = self.text_encoder.encode(prompts)
         return [h[m] for h, m in zip(hidden, mask, strict=True)]
 
-    @torch.no_grad()
-    def encode_frames(self, frames: np.ndarray, r: Request, source_fps: float | None) -> Tensor:
-        """User frames (T, H, W, 3) uint8 at `source_fps` -> latents (1, C, t, h, w) at the
-        request's size and frame rate (frame count cut to 1 + k * temporal_factor)."""
+    def prepare_frames(
+        self, frames: np.ndarray, r: Request, source_fps: float | None
+    ) -> np.ndarray:
+        """User frames (T, H, W, 3) uint8 at `source_fps` -> the frames the model sees: at the
+        request's size and frame rate, the count cut to 1 + k * temporal_factor."""
         if source_fps and len(frames) > 1:
             times = np.arange(len(frames)) / source_fps
             count = int(times[-1] * r.fps) + 1
             frames = frames[resample_indices(times, r.fps, count)]
         tf = self.vae.temporal_factor
         frames = frames[: 1 + (len(frames) - 1) // tf * tf]
-        video = to_model_tensor(resize_and_crop(frames, r.height, r.width))
+        return resize_and_crop(frames, r.height, r.width)
+
+    @torch.no_grad()
+    def encode_frames(self, frames: np.ndarray, r: Request, source_fps: float | None) -> Tensor:
+        """User frames -> latents (1, C, t, h, w), as `prepare_frames` fits them."""
+        video = to_model_tensor(self.prepare_frames(frames, r, source_fps))
         return self.vae.encode(video[None])
 
     @torch.no_grad()
@@ -306,23 +312,38 @@ class TextToVideoPipeline:
         and, when the scene could be laid out, its simulated per-frame boxes. Check
         `plan["understood"]` before relying on it; raises PlanError if nothing can be laid
         out."""
-        from sorakit.planner import Substituter, make_plan, parse
+        from sorakit.planner import make_plan
 
         r = r or self.request(prompt, **options)
+        return make_plan(self._parse(prompt), r.width, r.height, r.fps, r.frames, seed=r.seed)
+
+    def _parse(self, prompt: str):
+        from sorakit.planner import Substituter, parse
+
         if self._substituter is None:
             self._substituter = Substituter(self.text_encoder)
-        return make_plan(parse(prompt, self._substituter), r.width, r.height, r.fps, r.frames,
-                         seed=r.seed)  # fmt: skip
+        return parse(prompt, self._substituter)
 
-    def _auto_plan(self, r: Request) -> dict | None:
-        """A plan for a text-only request when the model reads layouts and the prompt is
-        understood whole; None (text-only generation) otherwise, with the reason logged."""
+    def _auto_plan(
+        self, r: Request, context: np.ndarray | None = None, frames: int | None = None
+    ) -> dict | None:
+        """A plan when the model reads layouts and the prompt is understood whole; None
+        (text-only generation) otherwise, with the reason logged. With `context` (the given
+        first frames, as the model sees them) the plan continues them for `frames` frames."""
         from sorakit.planner import PlanError
+        from sorakit.planner.from_frames import plan_from_frames
 
         if not self.reads_layout:
             return None
         try:
-            plan = self.plan(r.prompt, r)
+            if context is None:
+                plan = self.plan(r.prompt, r)
+            else:
+                parsed = self._parse(r.prompt)
+                if not parsed.understood:
+                    logger.info("not planning: could not place %s", ", ".join(parsed.unplaced))
+                    return None
+                plan = plan_from_frames(parsed, context, r.fps, frames)
         except PlanError as err:
             logger.info("not planning: %s", err)
             return None
@@ -377,7 +398,7 @@ class TextToVideoPipeline:
         if sum(modes) > 1:
             raise GenerationError("choose one mode: image, extend, strength (edit), loop, connect")
         if extend is not None:
-            return self._extend(r, video, video_fps, extend, on_step)
+            return self._extend(r, video, video_fps, extend, plan is not False, on_step)
         if strength is not None:
             return self._edit(r, video, video_fps, strength, on_step)
         if connect is not None:
@@ -405,11 +426,12 @@ class TextToVideoPipeline:
         if video is None or len(video) < 1:
             raise GenerationError(f"{what} needs an input video")
 
-    def _extend(self, r, video, video_fps, direction, on_step) -> GeneratedVideo:
+    def _extend(self, r, video, video_fps, direction, planning, on_step) -> GeneratedVideo:
         self._need_video(video, "extending")
         if direction not in ("forward", "backward"):
             raise GenerationError(f"extend must be forward or backward, got {direction!r}")
-        z = self.encode_frames(video, r, video_fps)
+        context = self.prepare_frames(video, r, video_fps)
+        z = self.vae.encode(to_model_tensor(context)[None])
         if direction == "backward":
             z = z[:, :, 1:]  # latents after the first cover whole frame groups
             if z.shape[2] == 0:
@@ -418,8 +440,15 @@ class TextToVideoPipeline:
         total = z.shape[2] + new - (1 if direction == "forward" else 0)
         ends = {"start": z} if direction == "forward" else {"end": z}
         given, mask = _given(total, **ends)
-        latents = self.sample(r, total, given, mask, on_step=on_step)
-        return self._video(latents, r, f"extend-{direction}", input_latent_frames=z.shape[2])
+        plan = None
+        if planning and direction == "forward":
+            frames = 1 + (total - 1) * self.vae.temporal_factor
+            plan = self._auto_plan(r, context=np.asarray(context), frames=frames)
+        latents = self.sample(r, total, given, mask, plan=plan, on_step=on_step)
+        video = self._video(latents, r, f"extend-{direction}", input_latent_frames=z.shape[2],
+                            planned=plan is not None)  # fmt: skip
+        video.plan = plan
+        return video
 
     def _edit(self, r, video, video_fps, strength, on_step) -> GeneratedVideo:
         self._need_video(video, "editing")
