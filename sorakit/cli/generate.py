@@ -46,6 +46,17 @@ def generate(
     plan: Path = typer.Option(
         None, "--plan", help="Render this plan (sorakit plan; edit it by hand or write your own)."
     ),
+    spatial: bool = typer.Option(
+        True,
+        "--spatial-refiner/--no-spatial-refiner",
+        help="Cascade: make half the size, then double it with the spatial refiner (models "
+        "that have one).",
+    ),
+    temporal: bool = typer.Option(
+        True,
+        "--temporal-refiner/--no-temporal-refiner",
+        help="Cascade: make half the frame rate, then double it with the temporal refiner.",
+    ),
     planning: bool = typer.Option(
         True,
         "--planning/--no-planning",
@@ -107,10 +118,12 @@ def generate(
     try:
         request = pipe.request(prompt, **options)
         calls = request.steps * (2 if request.sampler == "heun" else 1) * (2 if loop else 1)
+        calls += pipe.config.refiner_steps * len(pipe.cascade_stages(request, spatial, temporal))
         with progress_bar() as bar:
             task = bar.add_task("generating", total=calls)
             result = pipe(
                 prompt, extend=extend, loop=loop, strength=strength, plan=given_plan,
+                spatial=spatial, temporal=temporal,
                 on_step=lambda: bar.advance(task), **inputs, **options,
             )  # fmt: skip
         path = result.save(out)
@@ -120,3 +133,48 @@ def generate(
         where = save_plan(result.plan, path.with_name(path.stem + ".plan.json"))
         console.print(f"planned layout: {where}")
     print(path)
+
+
+def _refine_command(kind: str, video: Path, out: Path, prompt: str, model: Path | None,
+                    seed: int) -> None:  # fmt: skip
+    from sorakit.pipeline import GenerationError, TextToVideoPipeline
+
+    try:
+        pipe = TextToVideoPipeline.from_pretrained(model)
+    except (GenerationError, ValueError, OSError) as exc:
+        raise typer.BadParameter(f"cannot load the model: {exc}") from None
+    if kind not in pipe.refiners:
+        raise typer.BadParameter(f"the model {pipe.source} has no {kind} refiner")
+    frames, fps = _read(video, "video")
+    try:
+        with progress_bar() as bar:
+            task = bar.add_task(f"{kind} refiner", total=pipe.config.refiner_steps)
+            result = pipe.refine_video(kind, frames, fps or 8.0, prompt, seed,
+                                       on_step=lambda: bar.advance(task))  # fmt: skip
+        print(result.save(out))
+    except (GenerationError, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def upscale(
+    video: Path = typer.Argument(..., help="A video or image to upscale."),
+    out: Path = typer.Option(..., "--out", help="Output: .mp4, .gif or .png."),
+    prompt: str = typer.Option("", "--prompt", help="What the video shows (helps the refiner)."),
+    model: Path = typer.Option(None, "--model", help="A model folder with a spatial refiner."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Twice the width and height, with the cascade's spatial refiner (any video: the refiner
+    is the cascade stage run alone)."""
+    _refine_command("spatial", video, out, prompt, model, seed)
+
+
+def interpolate(
+    video: Path = typer.Argument(..., help="A video to bring to twice its frame rate."),
+    out: Path = typer.Option(..., "--out", help="Output: .mp4, .gif or .png."),
+    prompt: str = typer.Option("", "--prompt", help="What the video shows (helps the refiner)."),
+    model: Path = typer.Option(None, "--model", help="A model folder with a temporal refiner."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Twice the frame rate (new frames between the given ones), with the cascade's temporal
+    refiner."""
+    _refine_command("temporal", video, out, prompt, model, seed)

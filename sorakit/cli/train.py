@@ -20,6 +20,12 @@ def preprocess(
     fps: float = typer.Option(
         None, "--fps", help="Resample every clip to this rate (default: keep each clip's own)."
     ),
+    refiner: str = typer.Option(
+        None,
+        "--refiner",
+        help="spatial or temporal: also cache each clip's low version (half "
+        "the size or frame rate), to train that refiner.",
+    ),
 ) -> None:
     """Encode a manifest's clips with the VAE and its captions with the text encoder, once, so
     training reads small latents. Rerun the same command to finish an interrupted run."""
@@ -31,6 +37,10 @@ def preprocess(
     from sorakit.models.vae import CausalVAE
 
     try:
+        if refiner is not None:
+            from sorakit.cascade.resample import check_kind
+
+            check_kind(refiner)
         rows, _ = read_manifest(manifest)
         model = CausalVAE.from_pretrained(vae)
         encoder = TextEncoder.from_pretrained(text_encoder)
@@ -41,7 +51,7 @@ def preprocess(
         task = bar.add_task("encoding clips", total=len(rows))
         meta = run(
             manifest, out, model, encoder, bucket_config, fps,
-            on_clip=lambda: bar.advance(task), vae_path=str(vae.resolve()),
+            on_clip=lambda: bar.advance(task), vae_path=str(vae.resolve()), refiner=refiner,
         )  # fmt: skip
     console.print(f"{meta['clips']} clips cached, {meta['skipped']} skipped")
     print(out)
@@ -52,8 +62,15 @@ def train(
     out: Path = typer.Option(
         ..., "--out", help="Run folder: checkpoints/, logs/ (TensorBoard), samples/, model/."
     ),
-    preset: str = typer.Option("world", "--preset", help="Training preset: tiny or world."),
-    model: str = typer.Option(None, "--model", help="Transformer size: tiny, world, base, large."),
+    preset: str = typer.Option(
+        "world",
+        "--preset",
+        help="Training preset: tiny, world, or tiny-refiner / world-refiner (the cascade's "
+        "refiners, on a cache made with preprocess --refiner).",
+    ),
+    model: str = typer.Option(
+        None, "--model", help="Transformer: tiny, world, world-refiner, base, large."
+    ),
     steps: int = typer.Option(None, "--steps", min=1, help="Total optimizer steps."),
     batch_size: int = typer.Option(None, "--batch-size", min=1, help="Clips per step, all GPUs."),
     pack_tokens: int = typer.Option(
@@ -142,9 +159,16 @@ def build_model(
     steps: int = typer.Option(30, "--steps", help="Default sampler steps."),
     guidance: float = typer.Option(4.0, "--guidance", help="Default guidance scale."),
     recipe: str = typer.Option("", "--recipe", help="How it was trained (kept in pipeline.json)."),
+    spatial_refiner: Path = typer.Option(
+        None, "--spatial-refiner", help="A trained spatial refiner (train --preset world-refiner)."
+    ),
+    temporal_refiner: Path = typer.Option(
+        None, "--temporal-refiner", help="A trained temporal refiner."
+    ),
 ) -> None:
-    """Put a trained VAE and transformer together into a model folder for `generate` and
-    `eval world --model`. The world's vocabulary goes in, so prompts with other words warn."""
+    """Put a trained VAE and transformer (and the cascade's refiners, if trained) together into
+    a model folder for `generate` and `eval world --model`. The world's vocabulary goes in, so
+    prompts with other words warn."""
     from sorakit.models.dit import DiT
     from sorakit.models.text import TextEncoder
     from sorakit.models.vae import CausalVAE
@@ -154,6 +178,8 @@ def build_model(
     try:
         parts = CausalVAE.from_pretrained(vae), DiT.from_pretrained(transformer)
         encoder = TextEncoder.from_pretrained(text_encoder)
+        given = {"spatial": spatial_refiner, "temporal": temporal_refiner}
+        refiners = {k: DiT.from_pretrained(p) for k, p in given.items() if p is not None}
     except (ValueError, OSError) as exc:
         raise typer.BadParameter(str(exc)) from None
     config = PipelineConfig(
@@ -161,5 +187,5 @@ def build_model(
         steps=steps, guidance=guidance, vocabulary=vocabulary(),
         training={"recipe": recipe} if recipe else {},
     )  # fmt: skip
-    TextToVideoPipeline(*parts, encoder, config).save_pretrained(out)
+    TextToVideoPipeline(*parts, encoder, config, refiners=refiners).save_pretrained(out)
     print(out)

@@ -7,6 +7,9 @@ A cache folder holds
 - `text.safetensors` + `text.json`: the caption embeddings (`TextEmbeddingCache`);
 - `meta.json`, written last: the VAE and text encoder the cache was made with.
 
+A refiner's cache (`refiner="spatial"` or `"temporal"`) also holds, under `KEY.low`, the latent
+of each clip's low version (`sorakit.cascade.low_video`): half the size, or half the frame rate.
+
 Latents are the VAE's normalised posterior means; clips keep their own frame rate (or one
 forced with `fps`), each resized to its nearest bucket.
 """
@@ -34,6 +37,7 @@ from sorakit.fileio import atomic_write
 logger = logging.getLogger(__name__)
 
 META_NAME = "meta.json"
+LOW = ".low"  # key suffix of a clip's low-version latent in a refiner's cache
 TEXT_NAME = "text.safetensors"
 
 
@@ -69,9 +73,11 @@ def preprocess(
     on_clip: Callable[[], None] | None = None,
     vae_path: str | None = None,
     encode_batch: int = 16,
+    refiner: str | None = None,
 ) -> dict[str, Any]:
     """Encode every usable clip of `manifest` with `vae` and every caption with `text_encoder`
-    into the cache folder `out`; returns the meta record. Rerunning skips finished shards."""
+    into the cache folder `out`; returns the meta record. Rerunning skips finished shards.
+    With `refiner`, each clip's low version is encoded too (clips without one are skipped)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows, problems = read_manifest(manifest)
@@ -86,7 +92,9 @@ def preprocess(
                 if on_clip:
                     on_clip()
             continue
-        tensors, records, bad = _encode_shard(part, start, vae, buckets, fps, on_clip, encode_batch)
+        tensors, records, bad = _encode_shard(
+            part, start, vae, buckets, fps, on_clip, encode_batch, refiner
+        )
         skipped += bad
         write_shard(stem, tensors, records)
     from sorakit.models.text import TextEmbeddingCache
@@ -102,6 +110,7 @@ def preprocess(
         "temporal_factor": vae.temporal_factor,
         "text_encoder": text_encoder.name,
         "text_dim": text_encoder.dim,
+        "refiner": refiner,
     }
     write_meta(out, text, meta)
     return meta
@@ -115,6 +124,7 @@ def _encode_shard(
     fps: float | None,
     on_clip: Callable[[], None] | None,
     encode_batch: int,
+    refiner: str | None = None,
 ) -> tuple[dict[str, torch.Tensor], list[dict], int]:
     """Latents and rows of one shard's clips (grouped by frame rate, encoded in batches of
     one shape), and how many were skipped."""
@@ -135,9 +145,14 @@ def _encode_shard(
             item = data[j]
             if on_clip:
                 on_clip()
-            if not isinstance(item, dict):
+            if not isinstance(item, dict) or not _pairable(item["video"], refiner):
                 skipped += 1
                 continue
+            if refiner:
+                from sorakit.cascade.resample import low_video
+
+                world = part[indices[j]].extra
+                item["low"] = low_video(item["video"], refiner, rate, world)
             group = pending.setdefault(tuple(item["video"].shape), [])
             group.append((f"{start + indices[j]:07d}", item))
             if len(group) == encode_batch:
@@ -150,15 +165,29 @@ def _encode_shard(
     return tensors, records, skipped
 
 
+def _pairable(video: torch.Tensor, refiner: str | None) -> bool:
+    """Whether a (C, T, H, W) clip has a low version the VAE can encode."""
+    if refiner == "temporal":
+        return video.shape[1] > 1 and (video.shape[1] - 1) % 2 == 0
+    if refiner == "spatial":
+        return video.shape[2] % 2 == 0 and video.shape[3] % 2 == 0
+    return True
+
+
 def _encode(vae, items: list, rate: float, tensors: dict, records: list) -> None:
-    """Encode clips of one shape in one batch; add their latents and rows to the shard."""
+    """Encode clips of one shape in one batch; add their latents (and their low versions') and
+    rows to the shard."""
     latents = vae.encode(torch.stack([item["video"] for _, item in items]))
-    for (key, item), latent in zip(items, latents, strict=True):
+    lows = [None] * len(items)
+    if "low" in items[0][1]:
+        lows = list(vae.encode(torch.stack([item["low"] for _, item in items])))
+    for (key, item), latent, low in zip(items, latents, lows, strict=True):
         tensors[key] = latent.to(torch.float16).contiguous()
-        records.append(
-            {"key": key, "caption": item["caption"], "fps": rate,
-             "shape": list(latent.shape), "source": item["path"]}
-        )  # fmt: skip
+        record = {"key": key, "caption": item["caption"], "fps": rate,
+                  "shape": list(latent.shape), "source": item["path"]}  # fmt: skip
+        if low is not None:
+            tensors[key + LOW] = low.to(torch.float16).contiguous()
+        records.append(record)
 
 
 def write_shard(stem: Path, tensors: dict[str, torch.Tensor], records: list[dict]) -> None:
@@ -207,6 +236,13 @@ class LatentDataset:
     def __getitem__(self, index: int) -> tuple[torch.Tensor, LatentRow]:
         row = self.rows[index]
         return self.latents[row.key].float(), row
+
+    def low(self, index: int) -> torch.Tensor:
+        """The latent of the clip's low version (a refiner's cache only)."""
+        key = self.rows[index].key + LOW
+        if key not in self.latents:
+            raise ValueError(f"{self.folder}: no low versions (preprocess with --refiner)")
+        return self.latents[key].float()
 
     def track(self, index: int) -> BoxTrack | None:
         """The clip's object boxes over time, from the world annotation beside its source

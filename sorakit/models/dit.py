@@ -38,6 +38,7 @@ class DiTConfig:
     rope_theta: float = 10000.0
     ref_fps: float = 8.0  # temporal rotary positions count latent frames at this frame rate
     layout_channels: int = 0  # > 0: tokens also read a layout map (`sorakit.data.layout`)
+    cond_channels: int = 0  # > 0: a refiner, reading the base's latent (`sorakit.cascade`)
 
     def __post_init__(self) -> None:
         if self.dim % self.heads or (self.dim // self.heads) % 2:
@@ -60,6 +61,10 @@ DIT_PRESETS: dict[str, DiTConfig] = {
     ),
     # The default model: about 4.2M parameters, sized for an hour of training on 2 CPU cores.
     "world": DiTConfig(dim=192, depth=6, heads=3, layout_channels=LAYOUT_CHANNELS),
+    # The cascade's spatial and temporal refiners: the world transformer reading the base
+    # latent instead of a layout, so they can start from its weights.
+    "world-refiner": DiTConfig(dim=192, depth=6, heads=3, cond_channels=16),
+    "tiny-refiner": DiTConfig(in_channels=4, dim=64, depth=2, heads=2, cond_channels=4),
     # GPU sizes (untrained here): about 130M and 1.1B parameters.
     "base": DiTConfig(dim=768, depth=12, heads=12),
     "large": DiTConfig(dim=1536, depth=28, heads=24, text_dim=4096),
@@ -220,6 +225,12 @@ class DiT(nn.Module):
             if config.layout_channels
             else None
         )
+        # A refiner's base latent enters the same way; its noise-augmentation level joins the
+        # per-token conditioning, so the refiner knows how far to trust it.
+        self.cond_embed, self.aug_embed = None, None
+        if config.cond_channels:
+            self.cond_embed = nn.Linear(config.cond_channels * config.patch_volume, d)
+            self.aug_embed = nn.Linear(64, d)
         self.cond = ConditionEmbedding(d)
         self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(d, 6 * d))
         self.text_proj = nn.Sequential(
@@ -243,7 +254,8 @@ class DiT(nn.Module):
         # Zero modulation and output: every block starts as the identity (adaLN-zero), the
         # prediction starts at zero.
         zeroed = [self.modulation[1], self.mod_out[1], self.proj_out]
-        for m in zeroed + ([self.layout_embed] if self.layout_embed is not None else []):
+        zeroed += [m for m in (self.layout_embed, self.cond_embed, self.aug_embed) if m]
+        for m in zeroed:
             nn.init.zeros_(m.weight)
             nn.init.zeros_(m.bias)
 
@@ -256,6 +268,11 @@ class DiT(nn.Module):
         text = self.text_proj(batch.text)
         layout = attention_layout(batch)
         c = self.cond(batch.t, batch.fps, batch.size) + self.text_pool(pooled(text, layout))
+        if self.cond_embed is not None:
+            if batch.cond is None or batch.aug is None:
+                raise ValueError("a refiner needs the base latent: the batch has no cond")
+            x = x + self.cond_embed(batch.cond.to(x.dtype))
+            c = c + self.aug_embed(sinusoidal(batch.aug * 1000, 64).to(x.dtype))
         mod = self.modulation(c).unflatten(-1, (6, cfg.dim))  # (B, N, 6, D)
         angles = rope_angles(batch.pos, cfg.dim // cfg.heads, cfg.rope_theta)[:, None]
         rope = (angles.cos(), angles.sin())

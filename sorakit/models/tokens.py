@@ -13,7 +13,7 @@ Two ways to batch clips of different shapes:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from einops import rearrange
@@ -89,6 +89,8 @@ class TokenBatch:
     grids: list[tuple[int, int, int]]  # token grid of each sample, in sample order
     packed: bool  # True: one row of several samples; False: one sample per row
     layout: Tensor | None = None  # (B, N, S*pt*ph*pw) layout-map patches, or none
+    cond: Tensor | None = None  # (B, N, C'*pt*ph*pw) a refiner's conditioning-latent patches
+    aug: Tensor | None = None  # (B, N) noise-augmentation level of that conditioning
 
     @property
     def masked(self) -> bool:
@@ -98,10 +100,7 @@ class TokenBatch:
 
     def replace_x(self, x: Tensor, t: Tensor | None = None) -> TokenBatch:
         """The same batch with new token values (and optionally times): used by samplers."""
-        return TokenBatch(
-            x, self.t if t is None else t, self.pos, self.seq, self.fps, self.size,
-            self.text, self.text_seq, self.grids, self.packed, self.layout,
-        )  # fmt: skip
+        return replace(self, x=x, t=self.t if t is None else t)
 
 
 @dataclass
@@ -113,26 +112,31 @@ class Sample:
     fps: float
     text: Tensor  # (L, D_text) unpadded caption tokens
     layout: Tensor | None = None  # (S, T, H, W) layout map on the latent grid
+    cond: Tensor | None = None  # (C', T, H, W) a refiner's input: the base latent, resampled
+    aug: float = 0.0  # how much noise was mixed into `cond` (0: clean)
 
 
-def _layout_tokens(samples: list[Sample], patch: PatchSize) -> list[Tensor] | None:
-    """Each sample's layout patches (N_i, S*pt*ph*pw); samples without a layout get zeros
-    (the dropped layout) when others have one; None when none has one."""
-    given = [s.layout for s in samples if s.layout is not None]
+def _map_tokens(samples: list[Sample], patch: PatchSize, name: str) -> list[Tensor] | None:
+    """Each sample's patches of its per-cell input `name` (layout or cond) as (N_i, S*pt*ph*pw);
+    samples without one get zeros (for layouts: the dropped layout) when others have one; None
+    when none has one."""
+    given = [getattr(s, name) for s in samples if getattr(s, name) is not None]
     if not given:
         return None
     channels = given[0].shape[0]
-    return [
-        patchify(
-            (
-                s.layout
-                if s.layout is not None
-                else s.latent.new_zeros(channels, *s.latent.shape[1:])
-            )[None],
-            patch,
-        )[0]
-        for s in samples
-    ]
+    out = []
+    for s in samples:
+        value = getattr(s, name)
+        if value is None:
+            value = s.latent.new_zeros(channels, *s.latent.shape[1:])
+        out.append(patchify(value[None], patch)[0])
+    return out
+
+
+def _aug_tokens(samples: list[Sample], parts: list) -> list[Tensor] | None:
+    if all(s.cond is None for s in samples):
+        return None
+    return [torch.full((p[0].shape[0],), float(s.aug)) for s, p in zip(samples, parts, strict=True)]
 
 
 def _sample_tokens(s: Sample, patch: PatchSize, ref_fps: float):
@@ -154,7 +158,8 @@ def stack(samples: list[Sample], patch: PatchSize, ref_fps: float) -> TokenBatch
     parts = [_sample_tokens(s, patch, ref_fps) for s in samples]
     b, n = len(samples), parts[0][0].shape[0]
     text, text_seq = _pad_text([s.text for s in samples])
-    layouts = _layout_tokens(samples, patch)
+    layouts, conds = _map_tokens(samples, patch, "layout"), _map_tokens(samples, patch, "cond")
+    augs = _aug_tokens(samples, parts)
     return TokenBatch(
         x=torch.stack([p[0] for p in parts]),
         t=torch.stack([p[1] for p in parts]),
@@ -167,6 +172,8 @@ def stack(samples: list[Sample], patch: PatchSize, ref_fps: float) -> TokenBatch
         grids=[p[4] for p in parts],
         packed=False,
         layout=None if layouts is None else torch.stack(layouts),
+        cond=None if conds is None else torch.stack(conds),
+        aug=None if augs is None else torch.stack(augs),
     )
 
 
@@ -189,7 +196,8 @@ def pack(samples: list[Sample], patch: PatchSize, ref_fps: float) -> TokenBatch:
         [torch.full((p[0].shape[0],), float(s.fps)) for s, p in zip(samples, parts, strict=True)]
     )
     text_seq = torch.cat([torch.full((s.text.shape[0],), i) for i, s in enumerate(samples)])
-    layouts = _layout_tokens(samples, patch)
+    layouts, conds = _map_tokens(samples, patch, "layout"), _map_tokens(samples, patch, "cond")
+    augs = _aug_tokens(samples, parts)
     return TokenBatch(
         x=torch.cat([p[0] for p in parts])[None],
         t=torch.cat([p[1] for p in parts])[None],
@@ -202,6 +210,8 @@ def pack(samples: list[Sample], patch: PatchSize, ref_fps: float) -> TokenBatch:
         grids=[p[4] for p in parts],
         packed=True,
         layout=None if layouts is None else torch.cat(layouts)[None],
+        cond=None if conds is None else torch.cat(conds)[None],
+        aug=None if augs is None else torch.cat(augs)[None],
     )
 
 

@@ -53,6 +53,8 @@ def generate_latents(
     init: Tensor | None = None,
     strength: float = 1.0,
     layout: Tensor | None = None,
+    cond: Tensor | None = None,
+    aug: float = 0.0,
     on_step: Callable[[], None] | None = None,
 ) -> Tensor:
     """Sample latents (B, C, T, H, W).
@@ -67,6 +69,8 @@ def generate_latents(
         layout: (B, S, T, H, W) layout maps (`sorakit.data.layout`) for a transformer that
             reads them. The unconditional pass goes without, so guidance pushes towards the
             caption and the layout together.
+        cond, aug: a refiner's input, (B, C, T, H, W) on the output grid, noised to level
+            `aug` (`sorakit.cascade.refine`); both guidance passes read it.
         shift: time shift; default grows with the token count, as in training.
         on_step: called after every model evaluation (for progress bars).
     """
@@ -86,6 +90,7 @@ def generate_latents(
     guided = guidance != 1.0
     all_texts = texts + uncond if guided else texts
     layouts = [None] * len(all_texts) if layout is None else list(layout) + [None] * b * guided
+    conds = [None] * len(all_texts) if cond is None else list(cond) * (2 if guided else 1)
 
     def velocity(x_t: Tensor, t: Tensor) -> Tensor:
         if given is not None:
@@ -93,8 +98,8 @@ def generate_latents(
         t_frames = torch.where(keep, torch.zeros(()), t.float())
         rows = torch.cat([x_t, x_t]) if guided else x_t
         samples = [
-            Sample(r, t_frames, fps, txt, lay)
-            for r, txt, lay in zip(rows, all_texts, layouts, strict=True)
+            Sample(r, t_frames, fps, txt, lay, c, aug)
+            for r, txt, lay, c in zip(rows, all_texts, layouts, conds, strict=True)
         ]
         batch = stack(samples, cfg.patch_size, cfg.ref_fps)
         v = torch.stack(to_latents(batch, model(batch).float(), cfg.patch_size))

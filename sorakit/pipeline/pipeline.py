@@ -15,6 +15,12 @@ by the user are encoded and held clean at t = 0 while the rest is generated.
 - connect A B: A's latents as prefix, B's (after its first) as suffix, the middle generated;
 - video-to-video (SDEdit): the video's latents noised to t = strength, then denoised.
 
+The cascade (`sorakit.cascade`): a model folder may hold a temporal and a spatial refiner.
+Text-to-video then runs the base at half the frame rate and half the size, the temporal refiner
+doubles the frame rate, the spatial refiner the size, so the result has the requested size,
+rate and length (a flag turns each stage off; the base then makes that part itself). Each
+refiner also runs alone on a user's video (`upscale`, `interpolate`).
+
 Planning (`sorakit.planner`): with a transformer that reads layout maps, text-to-video and
 text-to-image first parse the prompt; when every part of it is understood, the scene is laid
 out and simulated into per-frame boxes (a plan), and the transformer renders that layout. A
@@ -27,7 +33,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +57,7 @@ from sorakit.pipeline.denoise import generate_latents
 logger = logging.getLogger(__name__)
 
 CONFIG_NAME = "pipeline.json"
+REFINER_FOLDERS = {"temporal": "temporal_refiner", "spatial": "spatial_refiner"}
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "default-model"
 
 
@@ -69,6 +76,7 @@ class PipelineConfig:
     steps: int = 30
     guidance: float = 4.0
     sampler: str = "euler"
+    refiner_steps: int = 10  # sampler steps of each cascade refiner
     max_frames: int = 65
     max_side: int = 512
     vocabulary: tuple[str, ...] = ()  # words of the training captions; others get a warning
@@ -155,8 +163,10 @@ class TextToVideoPipeline:
         text_encoder: TextEncoder,
         config: PipelineConfig,
         source: str = "",
+        refiners: dict[str, DiT] | None = None,
     ):
         self.vae, self.transformer, self.text_encoder = vae.eval(), transformer.eval(), text_encoder
+        self.refiners = {k: m.eval() for k, m in (refiners or {}).items()}  # kind -> refiner
         self.config = config
         self.source = source
         self._substituter = None  # built on first use: it embeds the world's words once
@@ -174,14 +184,21 @@ class TextToVideoPipeline:
         config = PipelineConfig(**raw)
         vae = CausalVAE.from_pretrained(folder / "vae")
         transformer = DiT.from_pretrained(folder / "transformer")
+        refiners = {
+            kind: DiT.from_pretrained(folder / sub)
+            for kind, sub in REFINER_FOLDERS.items()
+            if (folder / sub).exists()
+        }
         encoder = TextEncoder.from_pretrained(config.text_encoder, config.max_text_length)
-        return cls(vae, transformer, encoder, config, source=str(folder))
+        return cls(vae, transformer, encoder, config, source=str(folder), refiners=refiners)
 
     def save_pretrained(self, folder: str | Path) -> None:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.vae.save_pretrained(folder / "vae")
         self.transformer.save_pretrained(folder / "transformer")
+        for kind, model in self.refiners.items():
+            model.save_pretrained(folder / REFINER_FOLDERS[kind])
         text = json.dumps(asdict(self.config), indent=1)
         atomic_write(folder / CONFIG_NAME, lambda p: p.write_text(text))
 
@@ -380,6 +397,8 @@ class TextToVideoPipeline:
         connect: tuple[tuple[np.ndarray, float | None], tuple[np.ndarray, float | None]]
         | None = None,
         plan: dict | bool | None = None,
+        spatial: bool = True,
+        temporal: bool = True,
         on_step: Callable[[], None] | None = None,
         **options,
     ) -> GeneratedVideo:
@@ -389,7 +408,8 @@ class TextToVideoPipeline:
         (SDEdit). `loop`: a seamless loop. `connect`: two (frames, fps) videos to join.
         `plan` (text-to-video and text-to-image): a plan dict to render (its canvas gives
         the defaults of width, height, fps and frames), True/None to plan the prompt when it
-        is understood whole, False for text-only generation."""
+        is understood whole, False for text-only generation. `spatial` / `temporal`: run that
+        cascade refiner, when the model has it (text-to-video and text-to-image)."""
         if isinstance(plan, dict):
             options = with_plan_defaults(options, plan)
         r = self.request(prompt, **options)
@@ -411,16 +431,88 @@ class TextToVideoPipeline:
             given, mask = _given(n, start=first)
             latents = self.sample(r, n, given, mask, on_step=on_step)
             return self._video(latents, r, "image-to-video")
+        stages = self.cascade_stages(r, spatial, temporal)
+        base = self.base_request(r, stages)
         if plan is not False and not isinstance(plan, dict):
-            plan = self._auto_plan(r)
+            plan = self._auto_plan(base)
         if isinstance(plan, dict) and not self.reads_layout:
             raise GenerationError("this model does not read layouts: it cannot render a plan")
         plan = plan or None
-        latents = self.sample(r, self.latent_frames(r.frames), plan=plan, on_step=on_step)
+        latents = self.sample(base, self.latent_frames(base.frames), plan=plan, on_step=on_step)
+        for kind in stages:
+            latents = self.refine(latents, kind, r, on_step=on_step)
         mode = "text-to-image" if r.frames == 1 else "text-to-video"
-        video = self._video(latents, r, mode, planned=plan is not None)
+        video = self._video(latents, r, mode, planned=plan is not None, cascade=list(stages))
         video.plan = plan
         return video
+
+    # --- the cascade ---
+    def cascade_stages(self, r: Request, spatial: bool = True, temporal: bool = True) -> list:
+        """The refiners that will run for `r`, in order: temporal, then spatial. A stage runs
+        when the model has it, it is not turned off, and the request halves evenly (the size
+        into multiples of the model's step; the latent frames as 2k - 1, k >= 2)."""
+        stages = []
+        m = self.size_multiple
+        if temporal and "temporal" in self.refiners:
+            n = self.latent_frames(r.frames)
+            if n >= 3 and n % 2:
+                stages.append("temporal")
+        halves = r.width % (2 * m) == 0 and r.height % (2 * m) == 0
+        if spatial and "spatial" in self.refiners and halves:
+            stages.append("spatial")
+        return stages
+
+    def base_request(self, r: Request, stages: list) -> Request:
+        """The request the base model serves before `stages` refine it."""
+        if "temporal" in stages:
+            n = (self.latent_frames(r.frames) + 1) // 2
+            r = replace(r, frames=1 + (n - 1) * self.vae.temporal_factor, fps=r.fps / 2)
+        if "spatial" in stages:
+            r = replace(r, width=r.width // 2, height=r.height // 2)
+        return r
+
+    @torch.no_grad()
+    def refine(
+        self, latents: Tensor, kind: str, r: Request, on_step: Callable[[], None] | None = None
+    ) -> Tensor:
+        """One cascade stage on latents (1, C, t, h, w); `r` gives the caption, the seed and
+        the frame rate of the output (the spatial stage keeps the rate the temporal one made)."""
+        from sorakit.cascade.refine import refine
+
+        if kind not in self.refiners:
+            raise GenerationError(f"this model has no {kind} refiner")
+        uncond = self.encode_text([r.negative_prompt]) if r.guidance != 1.0 else []
+        return refine(
+            self.refiners[kind], latents, kind, self.encode_text([r.prompt]), uncond, r.fps,
+            steps=self.config.refiner_steps, guidance=1.0, seed=r.seed, on_step=on_step,
+        )  # fmt: skip
+
+    def refine_video(
+        self,
+        kind: str,
+        frames: np.ndarray,
+        fps: float,
+        prompt: str = "",
+        seed: int = 0,
+        on_step: Callable[[], None] | None = None,
+    ) -> GeneratedVideo:
+        """Run one refiner on a user's video (T, H, W, 3) uint8: `upscale` (kind "spatial")
+        or `interpolate` (kind "temporal"). The video keeps its size (cut to a multiple of the
+        model's step) and frame count (cut to 1 + 4k)."""
+        m, tf = self.size_multiple, self.vae.temporal_factor
+        height, width = frames.shape[1] // m * m, frames.shape[2] // m * m
+        if height < m or width < m:
+            raise GenerationError(f"the video is smaller than the model's step ({m} pixels)")
+        if kind == "temporal" and len(frames) < 1 + tf:
+            raise GenerationError(f"interpolating needs at least {1 + tf} frames")
+        r = Request(prompt or " ", "", width, height, 1 + (len(frames) - 1) // tf * tf, fps,
+                    self.config.refiner_steps, 1.0, seed, "euler")  # fmt: skip
+        z = self.encode_frames(frames, r, fps)
+        out_fps = fps * 2 if kind == "temporal" else fps
+        latents = self.refine(z, kind, replace(r, fps=out_fps), on_step=on_step)
+        scale = 2 if kind == "spatial" else 1
+        final = replace(r, width=width * scale, height=height * scale, fps=out_fps)
+        return self._video(latents, final, f"refine-{kind}", input_frames=len(frames))
 
     def _need_video(self, video, what: str) -> None:
         if video is None or len(video) < 1:

@@ -66,6 +66,7 @@ class TrainDiTConfig:
     caption_dropout: float = 0.1
     cond_prob: float = 0.25  # chance that a video keeps some latent frames clean and given
     layout_dropout: float = 0.5  # chance a clip trains without its layout (layout models only)
+    aug_max: float = 0.5  # refiners: the base latent is noised to a level drawn from [0, aug_max]
     init: str = ""  # a transformer folder to start from (new layers, e.g. layout, start at zero)
     time_mean: float = 0.0  # logit-normal location of the training times
     time_std: float = 1.0
@@ -83,6 +84,22 @@ TRAIN_DIT_PRESETS: dict[str, dict] = {
     # The default model on world clips: packed sequences of 2048 tokens (about six 17-frame
     # clips, or 32 images), the budget of a 2-core CPU.
     "world": {"model": "world", "pack_tokens": 2048, "steps": 4000},
+    # Refiners (on a cache made with `preprocess --refiner`): no given frames, the base latent
+    # is their conditioning.
+    "tiny-refiner": {
+        "model": "tiny-refiner",
+        "batch_size": 4,
+        "steps": 20,
+        "warmup": 5,
+        "checkpoint_every": 10,
+        "cond_prob": 0.0,
+    },
+    "world-refiner": {
+        "model": "world-refiner",
+        "pack_tokens": 2048,
+        "steps": 2000,
+        "cond_prob": 0.0,
+    },
 }
 
 
@@ -136,9 +153,11 @@ def make_training_sample(
     model_cfg: DiTConfig,
     g: torch.Generator,
     layout: torch.Tensor | None = None,
+    low: torch.Tensor | None = None,
 ) -> tuple[Sample, torch.Tensor, torch.Tensor]:
     """A noised clip, its velocity target (C, T, H, W) and its loss mask per latent frame.
-    `layout` (its layout map) is dropped to the empty map with `cfg.layout_dropout`."""
+    `layout` (its layout map) is dropped to the empty map with `cfg.layout_dropout`; `low`
+    (a refiner's base latent) is resampled to the clip's grid and noised to a random level."""
     frames = latent.shape[1]
     grid = token_grid(tuple(latent.shape[1:]), model_cfg.patch_size)
     shift = shift_for_tokens(grid[0] * grid[1] * grid[2])
@@ -151,7 +170,24 @@ def make_training_sample(
         text = null_text
     if layout is not None and torch.rand((), generator=g) < cfg.layout_dropout:
         layout = torch.zeros_like(layout)
-    return Sample(x_t, t_frames, fps, text, layout), velocity_target(latent, noise), ~given
+    cond, aug = None, 0.0
+    if low is not None:
+        cond, aug = augmented_base(low, tuple(latent.shape[1:]), cfg.aug_max, g)
+    sample = Sample(x_t, t_frames, fps, text, layout, cond, aug)
+    return sample, velocity_target(latent, noise), ~given
+
+
+def augmented_base(
+    low: torch.Tensor, shape: tuple[int, int, int], aug_max: float, g: torch.Generator
+) -> tuple[torch.Tensor, float]:
+    """A refiner's input in training: the base latent (C, t, h, w) resampled to `shape` and
+    noised to a level drawn from [0, aug_max] (noise augmentation, as in cascaded diffusion:
+    the refiner learns not to trust its input more than a real base output deserves)."""
+    from sorakit.cascade.resample import resample_latent
+
+    cond = resample_latent(low[None], shape)[0]
+    aug = float(torch.rand((), generator=g)) * aug_max
+    return interpolate(cond, torch.randn(cond.shape, generator=g), aug), aug
 
 
 class DiTTrainer:
@@ -169,8 +205,13 @@ class DiTTrainer:
                 **asdict(base),
                 "in_channels": self.data.meta["latent_channels"],
                 "text_dim": self.data.meta["text_dim"],
+                "cond_channels": self.data.meta["latent_channels"] if base.cond_channels else 0,
             }
         )
+        if base.cond_channels and not self.data.meta.get("refiner"):
+            raise ValueError(
+                f"{config.data}: a refiner trains on a cache of pairs (preprocess --refiner)"
+            )
         torch.manual_seed(config.seed)  # the same initial weights on every rank
         self.model = DiT(self.model_config)
         if config.init:
@@ -217,8 +258,9 @@ class DiTTrainer:
             text = self.data.text.batch([row.caption])[0][0]
             g = clip_generator(cfg.seed, step, index)
             layout = self.data.layout(index) if mcfg.layout_channels else None
+            low = self.data.low(index) if mcfg.cond_channels else None
             s, target, mask = make_training_sample(
-                latent, text, self.null_text, row.fps, cfg, mcfg, g, layout
+                latent, text, self.null_text, row.fps, cfg, mcfg, g, layout, low
             )
             samples.append(s)
             targets.append(patchify(target[None], mcfg.patch_size)[0])  # (N_i, P)
@@ -343,12 +385,12 @@ def _init_from(model: DiT, folder: str) -> None:
     added to a text-only model) keep their zero initialisation."""
     trained = DiT.from_pretrained(folder)
     mine, theirs = asdict(model.config), asdict(trained.config)
-    differ = {k for k in mine if mine[k] != theirs[k] and k != "layout_channels"}
+    inputs = ("layout_channels", "cond_channels")  # extra inputs may differ: a refiner from a base
+    differ = {k for k in mine if mine[k] != theirs[k] and k not in inputs}
     if differ:
         raise ValueError(f"--init {folder}: its config differs in {sorted(differ)}")
-    missing, unexpected = model.load_state_dict(trained.state_dict(), strict=False)
-    if unexpected:
-        raise ValueError(f"--init {folder}: weights this model lacks: {unexpected}")
+    state = {k: v for k, v in trained.state_dict().items() if k in model.state_dict()}
+    missing, _ = model.load_state_dict(state, strict=False)
     logger.info("started from %s; new layers: %s", folder, missing or "none")
 
 

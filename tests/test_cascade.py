@@ -1,0 +1,171 @@
+"""The cascade: resampling between stages, exact training pairs, refiners and their commands."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from sorakit.cascade import low_version, refined_shape, resample_latent
+from sorakit.cascade.resample import low_video
+from sorakit.cli.main import app
+from sorakit.data.buckets import BucketConfig
+from sorakit.data.latents import LatentDataset, preprocess
+from sorakit.data.transforms import to_model_tensor
+from sorakit.models.dit import DIT_PRESETS, DiT
+from sorakit.models.text import TextEncoder
+from sorakit.models.tokens import Sample, pack, stack, to_latents
+from sorakit.models.vae import VAE_PRESETS, CausalVAE
+from sorakit.pipeline import PipelineConfig, TextToVideoPipeline
+from sorakit.train.dit import DiTTrainer, make_config
+from sorakit.world.clip import render_clip
+from sorakit.world.synth import SynthConfig, iter_clips
+
+
+def test_temporal_resampling_keeps_the_base_frames():
+    base = torch.randn(1, 4, 3, 2, 2)
+    up = resample_latent(base, refined_shape("temporal", (3, 2, 2)))
+    assert up.shape == (1, 4, 5, 2, 2)
+    torch.testing.assert_close(up[:, :, ::2], base)  # base frames on the even places
+    torch.testing.assert_close(up[:, :, 1], (base[:, :, 0] + base[:, :, 1]) / 2)
+    assert resample_latent(base, refined_shape("spatial", (3, 2, 2))).shape == (1, 4, 3, 4, 4)
+
+
+def test_world_pairs_are_the_same_scene_at_half_size_and_rate():
+    hi = render_clip(seed=3, width=32, height=24, fps=16.0, num_frames=9)
+    video = to_model_tensor(hi.frames)
+    world = {"seed": 3, "split": "train", "annotation": "clip.json"}
+    small = low_video(video, "spatial", 16.0, world)
+    truth = to_model_tensor(render_clip(seed=3, width=16, height=12, fps=16.0, num_frames=9).frames)
+    torch.testing.assert_close(small, truth)  # rendered again: exact
+    slow = low_video(video, "temporal", 16.0, world)
+    half_rate = render_clip(seed=3, width=32, height=24, fps=8.0, num_frames=5).frames
+    torch.testing.assert_close(slow, to_model_tensor(half_rate))  # every other frame: exact
+    averaged = low_version(video[None], "spatial")[0]  # real video: 2x2 area average
+    assert averaged.shape == truth.shape and (averaged - truth).abs().mean() < 0.01
+
+
+def _refiner(seed: int = 0) -> DiT:
+    torch.manual_seed(seed)
+    model = DiT(DIT_PRESETS["tiny-refiner"])
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    return model.eval()
+
+
+def test_refiner_reads_its_base_and_packs_like_alone():
+    model = _refiner()
+    patch, ref = model.config.patch_size, model.config.ref_fps
+    g = torch.Generator().manual_seed(0)
+
+    def sample(shape, aug):
+        lat, cond = torch.randn(4, *shape, generator=g), torch.randn(4, *shape, generator=g)
+        return Sample(lat, torch.tensor(0.5), 8.0, torch.randn(3, 384, generator=g), None,
+                      cond, aug)  # fmt: skip
+
+    a, b = sample((2, 4, 4), 0.1), sample((1, 2, 6), 0.4)
+    with torch.no_grad():
+        together = to_latents(pk := pack([a, b], patch, ref), model(pk), patch)
+        for s, out in zip([a, b], together, strict=True):
+            alone = stack([s], patch, ref)
+            torch.testing.assert_close(out, to_latents(alone, model(alone), patch)[0],
+                                       atol=1e-5, rtol=1e-4)  # fmt: skip
+        other = replace(a, cond=a.cond + 1)
+        assert not torch.allclose(model(stack([other], patch, ref)), model(stack([a], patch, ref)))
+        with pytest.raises(ValueError, match="base latent"):
+            model(stack([replace(a, cond=None)], patch, ref))
+
+
+@pytest.fixture(scope="module")
+def world_clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("world")
+    cfg = SynthConfig(out=folder, num=6, sizes=((16, 16),), fps=(8.0,), frames=(9,), seed=1,
+                      workers=1)  # fmt: skip
+    rows = [row for row, _ in iter_clips(cfg)]
+    manifest = folder / "manifest.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return manifest
+
+
+@pytest.mark.parametrize("kind", ["spatial", "temporal"])
+def test_refiner_cache_and_training(world_clips, tmp_path, kind):
+    vae = CausalVAE(VAE_PRESETS["tiny"])
+    encoder = TextEncoder.from_pretrained("minilm")
+    meta = preprocess(world_clips, tmp_path / "cache", vae, encoder,
+                      BucketConfig.preset("world64"), refiner=kind)  # fmt: skip
+    assert meta["refiner"] == kind and meta["clips"] == 6
+    data = LatentDataset(tmp_path / "cache")
+    latent, low = data[0][0], data.low(0)
+    assert tuple(latent.shape[1:]) == refined_shape(kind, tuple(low.shape[1:]))
+    cfg = make_config("tiny-refiner", data=str(tmp_path / "cache"), out=str(tmp_path / "run"),
+                      steps=4, checkpoint_every=4)  # fmt: skip
+    logs = DiTTrainer(cfg).run().logs
+    assert len(logs) == 4 and all(np.isfinite(x.loss) for x in logs)
+    with pytest.raises(ValueError, match="pairs"):  # a plain cache cannot train a refiner
+        plain = tmp_path / "plain"
+        preprocess(world_clips, plain, vae, encoder, BucketConfig.preset("world64"))
+        DiTTrainer(make_config("tiny-refiner", data=str(plain), out=str(tmp_path / "x")))
+
+
+@pytest.fixture(scope="module")
+def cascade_folder(tmp_path_factory):
+    torch.manual_seed(0)
+    base = DiT(DIT_PRESETS["tiny"])
+    with torch.no_grad():
+        for p in base.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    config = PipelineConfig(width=32, height=32, frames=9, steps=2, refiner_steps=2)
+    pipe = TextToVideoPipeline(
+        CausalVAE(VAE_PRESETS["tiny"]),
+        base,
+        TextEncoder.from_pretrained("minilm"),
+        config,
+        refiners={"spatial": _refiner(1), "temporal": _refiner(2)},
+    )
+    folder = tmp_path_factory.mktemp("cascade")
+    pipe.save_pretrained(folder)
+    return folder
+
+
+def test_cascade_runs_base_then_refiners_and_each_can_be_turned_off(cascade_folder):
+    pipe = TextToVideoPipeline.from_pretrained(cascade_folder)
+    assert set(pipe.refiners) == {"spatial", "temporal"}
+    r = pipe.request("a red ball falls")
+    assert pipe.cascade_stages(r) == ["temporal", "spatial"]
+    base = pipe.base_request(r, ["temporal", "spatial"])
+    assert (base.width, base.height, base.frames, base.fps) == (16, 16, 5, 4.0)
+    video = pipe("a red ball falls", plan=False)
+    assert video.frames.shape == (9, 32, 32, 3) and video.fps == 8.0
+    assert video.provenance["cascade"] == ["temporal", "spatial"]
+    direct = pipe("a red ball falls", plan=False, spatial=False, temporal=False)
+    assert direct.frames.shape == (9, 32, 32, 3) and direct.provenance["cascade"] == []
+    assert pipe("a red ball", plan=False, frames=1).provenance["cascade"] == ["spatial"]
+
+
+def test_upscale_and_interpolate_commands(cascade_folder, tmp_path):
+    clip = render_clip(seed=2, width=16, height=16, fps=4.0, num_frames=5)
+    from sorakit.data.video import read_video, write_video
+
+    write_video(tmp_path / "in.mp4", clip.frames, 4.0)
+    runner = CliRunner()
+    for command, shape, fps in (("upscale", (5, 32, 32), 4.0), ("interpolate", (9, 16, 16), 8.0)):
+        out = tmp_path / f"{command}.mp4"
+        result = runner.invoke(
+            app,
+            [
+                command,
+                str(tmp_path / "in.mp4"),
+                "--out",
+                str(out),
+                "--model",
+                str(cascade_folder),
+                "--prompt",
+                clip.caption,
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        video = read_video(out)
+        assert video.frames.shape[:3] == shape and video.fps == pytest.approx(fps)
