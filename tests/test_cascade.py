@@ -117,7 +117,7 @@ def cascade_folder(tmp_path_factory):
     with torch.no_grad():
         for p in base.parameters():
             p.add_(torch.randn_like(p) * 0.05)
-    config = PipelineConfig(width=32, height=32, frames=9, steps=2, refiner_steps=2)
+    config = PipelineConfig(width=16, height=16, frames=9, fps=4.0, steps=2, refiner_steps=2)
     pipe = TextToVideoPipeline(
         CausalVAE(VAE_PRESETS["tiny"]),
         base,
@@ -133,16 +133,22 @@ def cascade_folder(tmp_path_factory):
 def test_cascade_runs_base_then_refiners_and_each_can_be_turned_off(cascade_folder):
     pipe = TextToVideoPipeline.from_pretrained(cascade_folder)
     assert set(pipe.refiners) == {"spatial", "temporal"}
-    r = pipe.request("a red ball falls")
+    final = dict(width=32, height=32, fps=8.0, frames=9)  # twice the base's size and rate
+    r = pipe.request("a red ball falls", **final)
     assert pipe.cascade_stages(r) == ["temporal", "spatial"]
     base = pipe.base_request(r, ["temporal", "spatial"])
     assert (base.width, base.height, base.frames, base.fps) == (16, 16, 5, 4.0)
-    video = pipe("a red ball falls", plan=False)
+    video = pipe("a red ball falls", plan=False, **final)
     assert video.frames.shape == (9, 32, 32, 3) and video.fps == 8.0
     assert video.provenance["cascade"] == ["temporal", "spatial"]
-    direct = pipe("a red ball falls", plan=False, spatial=False, temporal=False)
+    direct = pipe("a red ball falls", plan=False, spatial=False, temporal=False, **final)
     assert direct.frames.shape == (9, 32, 32, 3) and direct.provenance["cascade"] == []
-    assert pipe("a red ball", plan=False, frames=1).provenance["cascade"] == ["spatial"]
+    only_time = pipe("a red ball falls", plan=False, spatial=False, **final)
+    assert only_time.provenance["cascade"] == ["temporal"]
+    native = pipe("a red ball falls", plan=False)  # the base's own size and rate: no stage
+    assert native.provenance["cascade"] == [] and native.frames.shape == (9, 16, 16, 3)
+    image = pipe("a red ball", plan=False, frames=1, width=32, height=32)
+    assert image.provenance["cascade"] == ["spatial"]
 
 
 def test_upscale_and_interpolate_commands(cascade_folder, tmp_path):

@@ -48,6 +48,12 @@ def world(
         help="For a model that reads layouts: plan understood prompts first, as generate "
         "does (--no-planning: text-only).",
     ),
+    refiners: bool = typer.Option(
+        True,
+        "--refiners/--no-refiners",
+        help="For a model with cascade refiners: use them where the suite's size and frame "
+        "rate call for them (--no-refiners: the base makes everything itself).",
+    ),
     videos: Path = typer.Option(
         None,
         "--videos",
@@ -58,7 +64,7 @@ def world(
         "default",
         "--suite",
         help="Prompt suite: default (64x64, 8 fps, "
-        "17 frames), quick, wide (96x64) or fine (128x128, 24 fps).",
+        "17 frames), quick, wide (96x64), fine (128x128, 24 fps) or cascade (128x128, 16 fps).",
     ),
     seeds: int = typer.Option(
         None,
@@ -84,7 +90,7 @@ def world(
 
     config = _suite(suite, seeds)
     try:
-        generator = make_generator(model, videos, steps, guidance, planning)
+        generator = make_generator(model, videos, steps, guidance, planning, refiners)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     total = len(build_suite(config))

@@ -200,11 +200,17 @@ class PipelineGenerator:
     guidance: float | None = None
     label: str = "default"
     planning: bool = True  # plan understood prompts first (models that read layouts)
+    refiners: bool = True  # run the cascade's refiners where the request calls for them
 
     @property
     def name(self) -> str:
         planned = self.planning and self.pipe.reads_layout
-        return f"model:{self.label}" + ("+planning" if planned else "")
+        cascade = self.refiners and bool(self.pipe.refiners)
+        return (
+            f"model:{self.label}"
+            + ("+planning" if planned else "")
+            + ("+cascade" if cascade else "")
+        )
 
     def _options(self, item: SuiteItem) -> dict:
         return dict(
@@ -215,7 +221,7 @@ class PipelineGenerator:
     def generate(self, item: SuiteItem) -> Generated:
         video = self.pipe(
             item.prompt, frames=item.num_frames, plan=None if self.planning else False,
-            **self._options(item),
+            spatial=self.refiners, temporal=self.refiners, **self._options(item),
         )  # fmt: skip
         return Generated(video.frames, video.fps)
 
@@ -237,6 +243,7 @@ def make_generator(
     steps: int | None = None,
     guidance: float | None = None,
     planning: bool = True,
+    refiners: bool = True,
 ) -> Generator:
     """`--model groundtruth`, `--model corrupt:NAME`, `--model default` (the shipped model),
     `--model PATH` (a pipeline folder), or `--videos DIR`."""
@@ -257,7 +264,7 @@ def make_generator(
         from sorakit.pipeline import TextToVideoPipeline
 
         pipe = TextToVideoPipeline.from_pretrained(None if model == "default" else model)
-        return PipelineGenerator(pipe, steps, guidance, label=model, planning=planning)
+        return PipelineGenerator(pipe, steps, guidance, model, planning, refiners)
     raise ValueError(
         f"--model {model}: not a known generator. Use 'default', a model folder, "
         f"'groundtruth', 'corrupt:NAME' ({', '.join(CORRUPTIONS)}), or --videos DIR with one "

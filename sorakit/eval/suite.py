@@ -79,6 +79,8 @@ SUITES: dict[str, SuiteConfig] = {
     "quick": SuiteConfig("quick", 64, 64, 8.0, 17, 2, continuation=4),
     "wide": SuiteConfig("wide", 96, 64, 8.0, 17, 8),
     "fine": SuiteConfig("fine", 128, 128, 24.0, 49, 8, context_frames=13),
+    # Twice the default model's size and frame rate: what its cascade refiners are for.
+    "cascade": SuiteConfig("cascade", 128, 128, 16.0, 17, 2, continuation=4),
 }
 
 

@@ -448,17 +448,18 @@ class TextToVideoPipeline:
 
     # --- the cascade ---
     def cascade_stages(self, r: Request, spatial: bool = True, temporal: bool = True) -> list:
-        """The refiners that will run for `r`, in order: temporal, then spatial. A stage runs
-        when the model has it, it is not turned off, and the request halves evenly (the size
-        into multiples of the model's step; the latent frames as 2k - 1, k >= 2)."""
-        stages = []
-        m = self.size_multiple
-        if temporal and "temporal" in self.refiners:
-            n = self.latent_frames(r.frames)
-            if n >= 3 and n % 2:
-                stages.append("temporal")
+        """The refiners that will run for `r`, in order: temporal, then spatial. The model's
+        default size and frame rate (`PipelineConfig`) are the base's own: a stage runs when
+        the model has it, it is not turned off, the request asks for at least twice the base's
+        frame rate (temporal) or size (spatial), and it halves evenly (latent frames 2k - 1
+        with k >= 2; sides into multiples of the model's step)."""
+        c, m, stages = self.config, self.size_multiple, []
+        n = self.latent_frames(r.frames)
+        if temporal and "temporal" in self.refiners and r.fps >= 2 * c.fps and n >= 3 and n % 2:
+            stages.append("temporal")
+        larger = r.width >= 2 * c.width or r.height >= 2 * c.height
         halves = r.width % (2 * m) == 0 and r.height % (2 * m) == 0
-        if spatial and "spatial" in self.refiners and halves:
+        if spatial and "spatial" in self.refiners and larger and halves:
             stages.append("spatial")
         return stages
 
