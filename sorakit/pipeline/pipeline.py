@@ -482,9 +482,10 @@ class TextToVideoPipeline:
 
         if kind not in self.refiners:
             raise GenerationError(f"this model has no {kind} refiner")
-        uncond = self.encode_text([r.negative_prompt]) if r.guidance != 1.0 else []
+        # No guidance: the base latent already carries the content, and one pass per step
+        # keeps the refiners cheap.
         return refine(
-            self.refiners[kind], latents, kind, self.encode_text([r.prompt]), uncond, r.fps,
+            self.refiners[kind], latents, kind, self.encode_text([r.prompt]), [], r.fps,
             steps=self.config.refiner_steps, guidance=1.0, seed=r.seed, on_step=on_step,
         )  # fmt: skip
 
