@@ -6,7 +6,9 @@ set -euo pipefail
 S=".venv/bin/sorakit"
 PY=".venv/bin/python"
 VAE_STEPS="${VAE_STEPS:-500}"
-DIT_STEPS="${DIT_STEPS:-750}"
+DIT_STEPS="${DIT_STEPS:-750}"        # text-only transformer
+LAYOUT_STEPS="${LAYOUT_STEPS:-2000}" # then with layout input (planning)
+REFINER_STEPS="${REFINER_STEPS:-600}"
 
 # 1. World clips for the VAE: five aspect ratios, images and videos; last 300 held out.
 $S data synth --out outputs/vae-data --num 3000 --seed 1 \
@@ -39,10 +41,38 @@ PY
 # 4. Latents and caption embeddings, once.
 $S preprocess --manifest outputs/dit-train.jsonl --vae outputs/vae-s4/model --out outputs/dit-cache
 
-# 5. The transformer (preset "world": about 4.2M parameters, packed 2048-token sequences).
-$S train --data outputs/dit-cache --out outputs/dit-run --steps "$DIT_STEPS"
+# 5. The transformer (about 4.2M parameters, packed 2048-token sequences): first text only
+#    (model "world-text"), then with layout maps from the clips' annotations (model "world",
+#    the layout dropped for half the clips), starting from those weights.
+$S train --data outputs/dit-cache --out outputs/dit-run --model world-text --steps "$DIT_STEPS"
+$S train --data outputs/dit-cache --out outputs/dit-layout --init outputs/dit-run/model \
+  --steps "$LAYOUT_STEPS"
 
-# 6. The model folder, then its evaluation.
-$S build-model --vae outputs/vae-s4/model --transformer outputs/dit-run/model \
+# 6. The cascade's refiners, from the text-only transformer's weights, one thread each (they
+#    trained beside step 5). Temporal: 16 fps clips of step 3 with their every-other-frame
+#    halves. Spatial: new clips at twice the size, with the same scenes rendered at half size.
+$PY - <<'PY'
+import json
+rows = [json.loads(line) for line in open("outputs/dit-train.jsonl")]
+keep = [r for r in rows if r["fps"] == 16.0 and r["num_frames"] in (9, 17)][:1500]
+with open("outputs/tr-train.jsonl", "w") as f:
+    f.writelines(json.dumps(r) + "\n" for r in keep)
+PY
+$S preprocess --manifest outputs/tr-train.jsonl --out outputs/tr-cache --vae outputs/vae-s4/model \
+  --refiner temporal
+$S data synth --out outputs/sr-data --num 800 --size 128x128,96x128,128x96 --fps 16 \
+  --frames 1,9 --seed 77
+$S preprocess --manifest outputs/sr-data/manifest.jsonl --out outputs/sr-cache \
+  --vae outputs/vae-s4/model --buckets world128 --refiner spatial
+for kind in tr sr; do
+  $S train --data outputs/$kind-cache --out outputs/$kind-run --preset world-refiner \
+    --init outputs/dit-run/model --pack-tokens 1024 --steps "$REFINER_STEPS" --lr 3e-4 \
+    --checkpoint-every 100 --threads 1
+done
+
+# 7. The model folder, then its evaluation (text-only and planned, side by side).
+$S build-model --vae outputs/vae-s4/model --transformer outputs/dit-layout/model \
+  --temporal-refiner outputs/tr-run/model --spatial-refiner outputs/sr-run/model \
   --out sorakit/assets/default-model --recipe recipes/default-model.sh
-$S eval world --model default --out outputs/eval-default
+$S eval world --model default --no-planning --out outputs/eval-text
+$S eval world --model default --planning --out outputs/eval-planned

@@ -61,6 +61,8 @@ DIT_PRESETS: dict[str, DiTConfig] = {
     ),
     # The default model: about 4.2M parameters, sized for an hour of training on 2 CPU cores.
     "world": DiTConfig(dim=192, depth=6, heads=3, layout_channels=LAYOUT_CHANNELS),
+    # The same without layout input (text only): the first stage of the default model's recipe.
+    "world-text": DiTConfig(dim=192, depth=6, heads=3),
     # The cascade's spatial and temporal refiners: the world transformer reading the base
     # latent instead of a layout, so they can start from its weights.
     "world-refiner": DiTConfig(dim=192, depth=6, heads=3, cond_channels=16),
