@@ -58,3 +58,7 @@ def test_world_to_video(tmp_path):
     context = generator.generate(cont.item).frames[: cont.context_frames]
     whole = generator.continue_clip(cont.item, context)
     assert whole.frames.shape[0] == cont.item.num_frames
+    assert generator.name == f"model:{model}+planning"  # the tiny transformer reads layouts
+    text_only = make_generator(str(model), None, steps=2, planning=False, refiners=False)
+    assert text_only.name == f"model:{model}"
+    assert data.layout(0)[0].min() == 1  # world clips come with their layouts
