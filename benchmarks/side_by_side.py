@@ -1,0 +1,40 @@
+"""Evaluations of one suite side by side: a Markdown table of every category and the
+continuation errors, one column per `sorakit eval world` output folder.
+
+    python benchmarks/side_by_side.py outputs/eval-text outputs/eval-planned [--names A B]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def table(folders: list[Path], names: list[str]) -> str:
+    runs = [json.loads((f / "results.json").read_text()) for f in folders]
+    lines = ["| category | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for category in runs[0]["scores"]:
+        cells = []
+        for run in runs:
+            s = run["scores"].get(category)
+            cells.append(f"{100 * s['score']:.1f}% ({s['passed']}/{s['total']})" if s else "-")
+        lines.append(f"| {category} | " + " | ".join(cells) + " |")
+    for key in ("model", "detector", "freeze", "constant_velocity"):
+        cells = [run["continuation"].get(key) for run in runs]
+        text = [f"{c:.4f}" if isinstance(c, float) else "-" for c in cells]
+        lines.append(f"| continuation error: {key} | " + " | ".join(text) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("folders", nargs="+", type=Path)
+    ap.add_argument("--names", nargs="+", default=None)
+    args = ap.parse_args()
+    names = args.names or [f.name for f in args.folders]
+    print(table(args.folders, names))
+
+
+if __name__ == "__main__":
+    main()
