@@ -7,7 +7,7 @@ S=".venv/bin/sorakit"
 PY=".venv/bin/python"
 VAE_STEPS="${VAE_STEPS:-500}"
 DIT_STEPS="${DIT_STEPS:-750}"        # text-only transformer
-LAYOUT_STEPS="${LAYOUT_STEPS:-2000}" # then with layout input (planning)
+LAYOUT_STEPS="${LAYOUT_STEPS:-1750}" # then with layout input (planning)
 REFINER_STEPS="${REFINER_STEPS:-600}"
 
 # 1. World clips for the VAE: five aspect ratios, images and videos; last 300 held out.
