@@ -26,7 +26,11 @@ MIXED = VAEConfig(
 )
 
 
-@pytest.fixture(scope="module", params=[TINY, MIXED], ids=["tiny", "mixed"])
+# The colour shortcut per frame: 3 colours x 4 frames = 12 latent channels.
+FRAMES = dataclasses.replace(TINY, latent_channels=12, colour_shortcut=True, shortcut_frames=True)
+
+
+@pytest.fixture(scope="module", params=[TINY, MIXED, FRAMES], ids=["tiny", "mixed", "frames"])
 def vae(request):
     torch.manual_seed(0)
     return CausalVAE(request.param).eval()
@@ -178,3 +182,18 @@ def test_adversarial_loss_switches_on_after_warm_up(world_manifest, tmp_path):
     after = list(trainer.disc.parameters())
     assert any(not torch.equal(a, b) for a, b in zip(disc_before, after, strict=True))
     assert (tmp_path / "checkpoints" / "step-0000003" / "disc.safetensors").exists()
+
+
+@torch.no_grad()
+def test_per_frame_shortcut_carries_each_frames_cell_colour():
+    """With the network silent, the per-frame shortcut alone returns every frame's cell means:
+    motion inside a latent frame survives the latent (the block mean would repeat one)."""
+    vae = CausalVAE(FRAMES).eval()
+    for module in (vae.encoder.conv_out.conv, vae.decoder.conv_out.conv):
+        module.weight.zero_()
+        module.bias[: FRAMES.latent_channels].zero_()
+    x = torch.rand(1, 3, 9, 8, 8) * 2 - 1
+    sf = FRAMES.spatial_factor
+    means = torch.nn.functional.avg_pool3d(x, (1, sf, sf))
+    expected = means.repeat_interleave(sf, 3).repeat_interleave(sf, 4)
+    torch.testing.assert_close(vae.decode(vae.encode(x)), expected, atol=1e-4, rtol=1e-4)

@@ -42,11 +42,26 @@ class VAEConfig:
     # mean colour of their spacetime block added, and the decoder adds it back, repeated over
     # the block; the network learns the rest. Without it colour came last and slowly.
     colour_shortcut: bool = False
+    # The shortcut per frame: each frame's mean colour of the cell (in_channels x
+    # temporal_factor latent channels) instead of one mean over the cell's frames. The block
+    # mean repeats one colour over all the frames of a latent frame, and after 500 steps the
+    # decoder still showed one position per latent frame: motion came out as a staircase
+    # (benchmarks/vae_motion.py).
+    shortcut_frames: bool = False
 
     def __post_init__(self) -> None:
         n = len(self.channel_mults)
         if len(self.spatial_down) != n or len(self.temporal_down) != n:
             raise ValueError("channel_mults, spatial_down and temporal_down need one entry a level")
+        if self.colour_shortcut and self.latent_channels < self.shortcut_channels:
+            raise ValueError(
+                f"the colour shortcut needs {self.shortcut_channels} latent channels, "
+                f"got {self.latent_channels}"
+            )
+
+    @property
+    def shortcut_channels(self) -> int:
+        return self.in_channels * (self.temporal_factor if self.shortcut_frames else 1)
 
     @property
     def spatial_factor(self) -> int:
@@ -83,6 +98,17 @@ VAE_PRESETS: dict[str, VAEConfig] = {
         temporal_down=(True, True),
         patch_size=4,
         colour_shortcut=True,
+    ),
+    # "world" with the colour shortcut per frame (12 of its 16 latent channels), so that the
+    # motion inside a latent frame has a path through the latent.
+    "world-f": VAEConfig(
+        base_channels=48,
+        channel_mults=(1, 2),
+        spatial_down=(False, False),
+        temporal_down=(True, True),
+        patch_size=4,
+        colour_shortcut=True,
+        shortcut_frames=True,
     ),
     # 8x space (a 4x4 patch fold, then one halving), 2.6M parameters.
     "world-s8": VAEConfig(
@@ -206,41 +232,65 @@ class Upsample(nn.Module):
 
 class BlockMean(nn.Module):
     """Mean of each latent cell's pixels: spatial_factor^2 pixels over its frames (the first
-    frame alone, then groups of temporal_factor), (B, C, T, H, W) -> (B, C, t, h, w)."""
+    frame alone, then groups of temporal_factor), (B, C, T, H, W) -> (B, C, t, h, w). Per frame
+    (`shortcut_frames`): each frame's spatial mean, the frames of a cell stacked as channels,
+    (B, C, T, H, W) -> (B, tf * C, t, h, w); the first frame fills all tf places."""
 
     def __init__(self, cfg: VAEConfig):
         super().__init__()
-        self.sf, self.tf = cfg.spatial_factor, cfg.temporal_factor
+        self.sf, self.tf, self.per_frame = (
+            cfg.spatial_factor,
+            cfg.temporal_factor,
+            cfg.shortcut_frames,
+        )
 
     def forward(self, x: Tensor, cache: CausalCache | None = None) -> Tensor:
         x = F.avg_pool3d(x, (1, self.sf, self.sf))
         parts = []
         if cache is None or not cache.get(self):  # this chunk holds the first frame
-            parts.append(x[:, :, :1])
+            first = x[:, :, :1]
+            parts.append(first.repeat(1, self.tf, 1, 1, 1) if self.per_frame else first)
             x = x[:, :, 1:]
             if cache is not None:
                 cache[self] = True
         if x.shape[2]:
-            parts.append(x.unflatten(2, (-1, self.tf)).mean(3))
+            groups = x.unflatten(2, (-1, self.tf))  # (B, C, t, tf, h, w)
+            if self.per_frame:
+                parts.append(rearrange(groups, "b c t s h w -> b (s c) t h w"))
+            else:
+                parts.append(groups.mean(3))
         return torch.cat(parts, dim=2)
 
 
 class BlockRepeat(nn.Module):
-    """The inverse layout of `BlockMean`: each latent cell's value over its pixels and frames."""
+    """The inverse layout of `BlockMean`: each latent cell's value over its pixels and frames
+    (per frame: each frame its own place's value; the first frame the mean of its places)."""
 
     def __init__(self, cfg: VAEConfig):
         super().__init__()
-        self.sf, self.tf = cfg.spatial_factor, cfg.temporal_factor
+        self.sf, self.tf, self.per_frame = (
+            cfg.spatial_factor,
+            cfg.temporal_factor,
+            cfg.shortcut_frames,
+        )
+        self.channels = cfg.shortcut_channels
 
     def forward(self, z: Tensor, cache: CausalCache | None = None) -> Tensor:
+        z = z[:, : self.channels]
         parts = []
         if cache is None or not cache.get(self):
-            parts.append(z[:, :, :1])
+            first = z[:, :, :1]
+            if self.per_frame:
+                first = first.unflatten(1, (self.tf, -1)).mean(1)
+            parts.append(first)
             z = z[:, :, 1:]
             if cache is not None:
                 cache[self] = True
         if z.shape[2]:
-            parts.append(z.repeat_interleave(self.tf, dim=2))
+            if self.per_frame:
+                parts.append(rearrange(z, "b (s c) t h w -> b c (t s) h w", s=self.tf))
+            else:
+                parts.append(z.repeat_interleave(self.tf, dim=2))
         x = torch.cat(parts, dim=2)
         return x.repeat_interleave(self.sf, dim=3).repeat_interleave(self.sf, dim=4)
 
@@ -313,7 +363,7 @@ class Decoder(nn.Module):
         p = self.patch
         x = rearrange(x, "b (c p q) t h w -> b c t (h p) (w q)", p=p, q=p)
         if self.shortcut is not None:
-            x = x + self.shortcut(z[:, : x.shape[1]], cache)
+            x = x + self.shortcut(z, cache)
         return x
 
 
