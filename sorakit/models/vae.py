@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -99,17 +99,6 @@ VAE_PRESETS: dict[str, VAEConfig] = {
         patch_size=4,
         colour_shortcut=True,
     ),
-    # "world" with the colour shortcut per frame (12 of its 16 latent channels), so that the
-    # motion inside a latent frame has a path through the latent.
-    "world-f": VAEConfig(
-        base_channels=48,
-        channel_mults=(1, 2),
-        spatial_down=(False, False),
-        temporal_down=(True, True),
-        patch_size=4,
-        colour_shortcut=True,
-        shortcut_frames=True,
-    ),
     # 8x space (a 4x4 patch fold, then one halving), 2.6M parameters.
     "world-s8": VAEConfig(
         base_channels=48,
@@ -119,6 +108,9 @@ VAE_PRESETS: dict[str, VAEConfig] = {
         patch_size=4,
     ),
 }
+# "world" with the colour shortcut per frame (12 of its 16 latent channels), so that the motion
+# inside a latent frame has a path through the latent.
+VAE_PRESETS["world-f"] = replace(VAE_PRESETS["world"], shortcut_frames=True)
 
 
 def check_video_size(config: VAEConfig, frames: int, height: int, width: int) -> None:
