@@ -347,27 +347,22 @@ class TextToVideoPipeline:
         """A plan when the model reads layouts and the prompt is understood whole; None
         (text-only generation) otherwise, with the reason logged. With `context` (the given
         first frames, as the model sees them) the plan continues them for `frames` frames."""
-        from sorakit.planner import PlanError
+        from sorakit.planner import PlanError, make_plan
         from sorakit.planner.from_frames import plan_from_frames
 
         if not self.reads_layout:
             return None
+        parsed = self._parse(r.prompt)
+        if not parsed.understood:
+            logger.info("not planning: could not place %s", ", ".join(parsed.unplaced))
+            return None
         try:
             if context is None:
-                plan = self.plan(r.prompt, r)
-            else:
-                parsed = self._parse(r.prompt)
-                if not parsed.understood:
-                    logger.info("not planning: could not place %s", ", ".join(parsed.unplaced))
-                    return None
-                plan = plan_from_frames(parsed, context, r.fps, frames)
+                return make_plan(parsed, r.width, r.height, r.fps, r.frames, seed=r.seed)
+            return plan_from_frames(parsed, context, r.fps, frames)
         except PlanError as err:
             logger.info("not planning: %s", err)
             return None
-        if not plan["understood"]:
-            logger.info("not planning: could not place %s", ", ".join(plan["unplaced"]))
-            return None
-        return plan
 
     def _video(self, latents: Tensor, r: Request, mode: str, **extra) -> GeneratedVideo:
         frames = self.decode(latents)

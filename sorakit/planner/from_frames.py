@@ -60,8 +60,9 @@ def plan_from_frames(
     for g, det, prev in found:
         spec = parsed.groups[g]
         motion = spec.motion
-        velocity = (np.subtract(det.center, prev.center) * fps / ppu) if motion != "still" else 0
-        velocity = np.zeros(2) + velocity
+        velocity = np.zeros(2)
+        if motion != "still":
+            velocity = np.subtract(det.center, prev.center) * fps / ppu
         if motion in ("fall", "thrown"):  # a difference is the mid-interval velocity
             velocity[1] += GRAVITY * 0.5 / fps
         objects.append(WorldObject(

@@ -42,6 +42,7 @@ _COLLIDE = {"collide", "collides", "bump", "bumps"}
 _LAND = {"lands", "land", "hits", "touches"}
 _RELATIONS = {"above": "above", "over": "above", "below": "below", "under": "below",
               "beneath": "below"}  # fmt: skip
+_IN_AIR = {"hangs", "hang", "rests", "rest"}
 _THEN = {"then", "before"}
 _AFTER = {"after", "once"}
 # Words that carry no scene content: templates, articles, copulas, connectives.
@@ -112,7 +113,8 @@ class _Parser:
                 attrs[k] is None or getattr(spec, k) == attrs[k]
                 for k in ("colour", "shape", "size")
             )
-            if same and (attrs["definite"] or spec.colour == attrs["colour"] is not None):
+            repeated = attrs["colour"] is not None and spec.colour == attrs["colour"]
+            if same and (attrs["definite"] or repeated):
                 return g
         count = attrs["count"] or (2 if attrs["plural"] else 1)
         if attrs["definite"]:
@@ -181,9 +183,8 @@ class _Parser:
         if word in _STILL:
             motion = "still"
             on_ground = "ground" in tokens[i + 1 : i + 4]
-            in_air = False if on_ground else (True if word in ("hangs", "hang") else None)
-            if word in ("rests", "rest") and not on_ground:
-                in_air = True
+            # "hangs" or a bare "rests" is in the air; "stays still" is decided by the relations.
+            in_air = False if on_ground else (True if word in _IN_AIR else None)
         elif word in _FALL:
             motion = "fall"
         else:
@@ -203,7 +204,7 @@ class _Parser:
 
     def order_event(self, g: int) -> None:
         """Record an order of events once its second motion is known."""
-        first = self.after_group if self.after_group is not None else None
+        first = self.after_group
         if first is None and self.pending_then:
             first = self.last_mover
         if first is not None and first != g and self.out.sequence is None:
