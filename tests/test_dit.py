@@ -3,7 +3,15 @@
 import pytest
 import torch
 
-from sorakit.models.dit import DIT_PRESETS, DiT, DiTConfig, rope_axes
+from sorakit.models.dit import (
+    DIT_PRESETS,
+    DiT,
+    DiTConfig,
+    attention_layout,
+    distinct_tokens,
+    pooled,
+    rope_axes,
+)
 from sorakit.models.tokens import (
     Sample,
     pack,
@@ -83,6 +91,42 @@ def test_packed_equals_each_clip_alone():
             (expected,) = to_latents(alone, model(alone), patch)
             assert out.shape == s.latent.shape
             torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-4)
+
+
+def test_distinct_tokens_give_every_token_its_own_key():
+    g = torch.Generator().manual_seed(0)
+    keys = torch.randint(0, 3, (2, 40, 2), generator=g).double()
+    rows, cols, index = distinct_tokens(keys, per_row=True)
+    assert torch.equal(keys[rows, cols][index], keys)
+    assert torch.equal(rows[index], torch.arange(2)[:, None].expand(2, 40))  # never across rows
+    assert len(rows) == sum(len(torch.unique(k, dim=0)) for k in keys)
+    uniform = keys[:, :1].expand(2, 40, 2)
+    rows, cols, index = distinct_tokens(uniform, per_row=True)
+    assert index.shape == (2, 1) and torch.equal(uniform[rows, cols][index], uniform[:, :1])
+
+
+def test_packed_clips_with_clean_frames_equal_each_clip_alone():
+    """Per-frame times (conditioning frames kept clean) beside a clip at one time."""
+    model = _model()
+    framed = _sample((3, 4, 4), seed=4)
+    framed.t = torch.tensor([0.0, 0.7, 0.7])
+    samples = [framed, _sample((2, 2, 4), t=0.7, seed=5)]
+    patch = TINY.patch_size
+    with torch.no_grad():
+        packed = pack(samples, patch, TINY.ref_fps)
+        together = to_latents(packed, model(packed), patch)
+        for s, out in zip(samples, together, strict=True):
+            alone = stack([s], patch, TINY.ref_fps)
+            (expected,) = to_latents(alone, model(alone), patch)
+            torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-4)
+        # Conditioning computed once per distinct condition equals computing it per token.
+        text = model.text_proj(packed.text)
+        layout = attention_layout(packed)
+        c, index = model._conditions(packed, text, layout)
+        per_token = model.cond(packed.t, packed.fps, packed.size)
+        per_token = per_token + model.text_pool(pooled(text, layout))
+        torch.testing.assert_close(c[index], per_token)
+        assert len(c) == 2 + 1  # the clean frame, the noisy frames, the other clip
 
 
 def test_stacked_batch_with_padded_captions_equals_rows_alone():

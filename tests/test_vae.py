@@ -143,25 +143,37 @@ def world_manifest(tmp_path_factory):
 
 
 def test_resume_equals_uninterrupted(world_manifest, tmp_path):
-    def run(out, steps, resume):
+    """A run killed after step 4 resumes from its step-3 checkpoint and ends where an
+    uninterrupted run ends (warm-up and cosine decay included)."""
+
+    class Killed(Exception):
+        pass
+
+    def trainer(out):
         cfg = make_config(
             "tiny",
             manifest=str(world_manifest),
             out=str(out),
-            steps=steps,
+            steps=6,
+            warmup=2,
+            lr_decay="cosine",
             checkpoint_every=3,
             val_every=1000,
             batch_size=2,
         )
-        trainer = VAETrainer(cfg)
-        if resume:
-            assert trainer.resume()
-        return [log.loss for log in trainer.run().logs]
+        return VAETrainer(cfg)
 
-    full = run(tmp_path / "a", 6, False)
-    first = run(tmp_path / "b", 3, False)
-    rest = run(tmp_path / "b", 6, True)
-    assert first + rest == pytest.approx(full, rel=1e-6)
+    def kill_at_4(log):
+        if log.step == 4:
+            raise Killed
+
+    full = [log.loss for log in trainer(tmp_path / "a").run().logs]
+    with pytest.raises(Killed):
+        trainer(tmp_path / "b").run(kill_at_4)
+    resumed = trainer(tmp_path / "b")
+    assert resumed.resume() and resumed.step == 3
+    rest = [log.loss for log in resumed.run().logs]
+    assert rest == pytest.approx(full[3:], rel=1e-6)
     assert (tmp_path / "b" / "model" / "model.safetensors").exists()
 
 

@@ -34,6 +34,13 @@ def _parse_size(text: str) -> tuple[int, int]:
     return int(width), int(height)
 
 
+# Learning-rate schedule options, shared by `train` and `train-vae`.
+WARMUP_OPTION = typer.Option(None, "--warmup", min=0, help="Steps of linear learning-rate warm-up.")
+LR_DECAY_OPTION = typer.Option(
+    None, "--lr-decay", help="After warm-up: constant, or cosine down to a tenth at --steps."
+)
+
+
 def progress_bar(disable: bool = False) -> Progress:
     return Progress(
         TextColumn("{task.description}"),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from sorakit.cli.data import console, progress_bar
+from sorakit.cli.data import LR_DECAY_OPTION, WARMUP_OPTION, console, progress_bar
 
 
 def preprocess(
@@ -77,6 +77,8 @@ def train(
         None, "--pack-tokens", min=1, help="Pack clips of any size into sequences of N tokens."
     ),
     lr: float = typer.Option(None, "--lr", help="AdamW learning rate."),
+    warmup: int = WARMUP_OPTION,
+    lr_decay: str = LR_DECAY_OPTION,
     grad_accum: int = typer.Option(None, "--grad-accum", min=1, help="Batches per step."),
     bf16: bool = typer.Option(None, "--bf16/--fp32", help="Autocast matmuls to bfloat16."),
     parallel: str = typer.Option(
@@ -118,7 +120,8 @@ def train(
     try:
         config = make_config(
             preset, data=str(data), out=str(out), model=model, steps=steps,
-            batch_size=batch_size, pack_tokens=pack_tokens, lr=lr, grad_accum=grad_accum,
+            batch_size=batch_size, pack_tokens=pack_tokens, lr=lr, warmup=warmup,
+            lr_decay=lr_decay, grad_accum=grad_accum,
             bf16=bf16, parallel=parallel, checkpoint_every=checkpoint_every,
             sample_every=sample_every, threads=threads, init=str(init) if init else None,
             layout_dropout=layout_dropout,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from sorakit.cli.data import console, progress_bar
+from sorakit.cli.data import LR_DECAY_OPTION, WARMUP_OPTION, console, progress_bar
 
 
 def train_vae(
@@ -24,6 +24,8 @@ def train_vae(
     steps: int = typer.Option(None, "--steps", min=1, help="Total optimizer steps."),
     batch_size: int = typer.Option(None, "--batch-size", min=1),
     lr: float = typer.Option(None, "--lr", help="AdamW learning rate."),
+    warmup: int = WARMUP_OPTION,
+    lr_decay: str = LR_DECAY_OPTION,
     adv_weight: float = typer.Option(None, "--adv-weight", help="3D patch GAN loss weight; 0 off."),
     adv_start: int = typer.Option(None, "--adv-start", help="Step at which the GAN loss starts."),
     val_manifest: Path = typer.Option(
@@ -54,6 +56,8 @@ def train_vae(
             steps=steps,
             batch_size=batch_size,
             lr=lr,
+            warmup=warmup,
+            lr_decay=lr_decay,
             adv_weight=adv_weight,
             adv_start=adv_start,
             checkpoint_every=checkpoint_every,

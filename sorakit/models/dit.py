@@ -198,12 +198,14 @@ class Block(nn.Module):
         self,
         x: Tensor,
         mod: Tensor,
+        index: Tensor,
         text: Tensor,
         layout: AttentionLayout,
         rope: tuple[Tensor, Tensor],
     ) -> Tensor:
-        # mod: (B, N, 6, D) shared per-token modulation
-        shift1, scale1, gate1, shift2, scale2, gate2 = (mod + self.mod_table).unbind(2)
+        # mod: (U, 6, D) shared modulation of the U distinct conditions; index (B, N or 1)
+        # picks each token's.
+        shift1, scale1, gate1, shift2, scale2, gate2 = (mod + self.mod_table)[index].unbind(2)
         h = self.norm1(x) * (1 + scale1) + shift1
         x = x + gate1 * self.attn(h, h, layout.self_mask, rope, layout.self_segments)
         x = x + self.cross(self.norm2(x), text, layout.cross_mask, None, layout.cross_segments)
@@ -267,21 +269,42 @@ class DiT(nn.Module):
         if self.layout_embed is not None:  # no layout reads as the all-zero (dropped) map
             lay = self.layout_embed
             x = x + (lay.bias if batch.layout is None else lay(batch.layout.to(x.dtype)))
-        text = self.text_proj(batch.text)
-        layout = attention_layout(batch)
-        c = self.cond(batch.t, batch.fps, batch.size) + self.text_pool(pooled(text, layout))
         if self.cond_embed is not None:
             if batch.cond is None or batch.aug is None:
                 raise ValueError("a refiner needs the base latent: the batch has no cond")
             x = x + self.cond_embed(batch.cond.to(x.dtype))
-            c = c + self.aug_embed(sinusoidal(batch.aug * 1000, 64).to(x.dtype))
-        mod = self.modulation(c).unflatten(-1, (6, cfg.dim))  # (B, N, 6, D)
+        text = self.text_proj(batch.text)
+        layout = attention_layout(batch)
+        c, index = self._conditions(batch, text, layout)
+        mod = self.modulation(c).unflatten(-1, (6, cfg.dim))  # (U, 6, D), U distinct conditions
         angles = rope_angles(batch.pos, cfg.dim // cfg.heads, cfg.rope_theta)[:, None]
         rope = (angles.cos(), angles.sin())
         for block in self.blocks:
-            x = block(x, mod, text, layout, rope)
-        shift, scale = self.mod_out(c).chunk(2, dim=-1)
+            x = block(x, mod, index, text, layout, rope)
+        shift, scale = self.mod_out(c)[index].chunk(2, dim=-1)
         return self.proj_out(self.norm_out(x) * (1 + scale) + shift)
+
+    def _conditions(
+        self, batch: TokenBatch, text: Tensor, layout: AttentionLayout
+    ) -> tuple[Tensor, Tensor]:
+        """The conditioning vectors (U, D) of the distinct conditions in the batch, and each
+        token's one: index (B, N), or (B, 1) when every row is one condition (a stacked batch
+        at one time per clip). Tokens of one clip and latent frame share time, frame rate,
+        size and caption, so U is at most clips x frames: computing the conditioning MLPs and
+        modulation per token instead cost about a tenth of a training step."""
+        keys = [batch.t, batch.fps, *batch.size.unbind(-1), batch.seq.to(batch.t.dtype)]
+        if self.aug_embed is not None:
+            keys.append(batch.aug)
+        pooled_text = pooled(text, layout)  # (B, N or 1, D)
+        keys = torch.stack([k.double() for k in keys], dim=-1)  # (B, N, K)
+        rows, cols, index = distinct_tokens(keys, per_row=pooled_text.shape[1] == 1)
+        pick = (rows, cols)
+        text_cols = cols if pooled_text.shape[1] > 1 else torch.zeros_like(cols)
+        c = self.cond(batch.t[pick], batch.fps[pick], batch.size[pick])
+        c = c + self.text_pool(pooled_text[rows, text_cols])
+        if self.aug_embed is not None:
+            c = c + self.aug_embed(sinusoidal(batch.aug[pick] * 1000, 64).to(c.dtype))
+        return c, index
 
     # --- persistence ---
     def save_pretrained(self, folder: str | os.PathLike, state_dict: dict | None = None) -> None:
@@ -292,6 +315,24 @@ class DiT(nn.Module):
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike) -> DiT:
         return load_model(cls, DiTConfig, folder, "transformer")
+
+
+def distinct_tokens(keys: Tensor, per_row: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """Tokens of one row with equal keys (B, N, K) share their conditioning. Returns one
+    representative token of each distinct (row, key) as row and column indices (U,), and
+    which one each token has, index (B, N); with `per_row`, (B, 1) when every row holds one
+    key."""
+    b, n = keys.shape[:2]
+    if per_row and bool((keys == keys[:, :1]).all()):
+        rows = torch.arange(b, device=keys.device)
+        return rows, torch.zeros_like(rows), rows[:, None]
+    row_ids = torch.arange(b, device=keys.device, dtype=keys.dtype)[:, None, None]
+    flat = torch.cat([row_ids.expand(b, n, 1), keys], dim=-1).flatten(0, 1)
+    _, inverse = torch.unique(flat, dim=0, return_inverse=True)
+    positions = torch.arange(b * n, device=keys.device)
+    first = positions.new_full((int(inverse.max()) + 1,), b * n)
+    first = first.scatter_reduce(0, inverse, positions, "amin")
+    return first // n, first % n, inverse.view(b, n)
 
 
 @dataclass

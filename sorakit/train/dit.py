@@ -45,6 +45,7 @@ from sorakit.train.parallel import (
     unwrap,
 )
 from sorakit.train.presets import from_preset
+from sorakit.train.schedule import check_decay, learning_rate
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class TrainDiTConfig:
     steps: int = 10000
     lr: float = 6e-4
     warmup: int = 200
+    lr_decay: str = "constant"  # after warm-up: constant or cosine (`sorakit.train.schedule`)
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     grad_accum: int = 1
@@ -76,6 +78,9 @@ class TrainDiTConfig:
     sample_every: int = 0  # steps between sample videos (0: none); needs the cache's VAE
     seed: int = 0
     threads: int | None = None
+
+    def __post_init__(self) -> None:
+        check_decay(self.lr_decay)
 
 
 TRAIN_DIT_PRESETS: dict[str, dict] = {
@@ -279,7 +284,8 @@ class DiTTrainer:
         return torch.stack(per_clip).mean()
 
     def lr_at(self, step: int) -> float:
-        return self.config.lr * min(1.0, (step + 1) / max(1, self.config.warmup))
+        cfg = self.config
+        return learning_rate(step, cfg.lr, cfg.warmup, cfg.steps, cfg.lr_decay)
 
     def train_step(self, batches: list[list[int]]) -> StepLog:
         """One optimizer step over `grad_accum` batches."""
