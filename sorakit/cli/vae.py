@@ -19,7 +19,9 @@ def train_vae(
     ),
     preset: str = typer.Option("world", "--preset", help="Training preset: tiny or world."),
     model: str = typer.Option(
-        None, "--model", help="VAE architecture (tiny, world, world-f, world-s8); default: the preset's."
+        None,
+        "--model",
+        help="VAE architecture (tiny, world, world-f, world-s8); default: the preset's.",
     ),
     steps: int = typer.Option(None, "--steps", min=1, help="Total optimizer steps."),
     batch_size: int = typer.Option(None, "--batch-size", min=1),
