@@ -19,7 +19,7 @@ tail -300 outputs/vae-data/manifest.jsonl > outputs/vae-data/val.jsonl
 # 2. The VAE (preset "world": 4x space, 4x time, 16 channels), as the shipped one was trained:
 #    a constant 6e-4 (today's defaults, 3e-4 with warm-up and cosine decay, came later).
 $S train-vae --manifest outputs/vae-data/train.jsonl --val-manifest outputs/vae-data/val.jsonl \
-  --out outputs/vae-s4 --steps "$VAE_STEPS" --lr 6e-4 --warmup 0 --lr-decay constant
+  --out outputs/vae-s4 --model world --steps "$VAE_STEPS" --lr 6e-4 --warmup 0 --lr-decay constant
 
 # 3. Clips for the transformer: mixed sizes, 8 and 16 fps, images, 9 and 17 frames, plus more
 #    at the evaluation's own setting (64x64, 8 fps, 17 frames).

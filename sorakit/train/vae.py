@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 class TrainVAEConfig:
     manifest: str
     out: str
-    model: str = "world"  # a VAE_PRESETS name
+    model: str = "world-f"  # a VAE_PRESETS name
     buckets: str = "world64"  # a data.buckets PRESETS name
     fps: float = 8.0
     batch_size: int = 8
@@ -84,8 +84,9 @@ TRAIN_VAE_PRESETS: dict[str, dict] = {
         "checkpoint_every": 10,
         "val_every": 10,
     },
-    # The default model's VAE on world clips.
-    "world": {"model": "world", "batch_size": 8, "steps": 4000},
+    # World clips: the per-frame colour shortcut (`world-f`), which keeps motion inside a
+    # latent frame. (The shipped default model's VAE is `world`: recipes/default-model.sh.)
+    "world": {"model": "world-f", "batch_size": 8, "steps": 4000},
 }
 
 
