@@ -21,7 +21,7 @@ def test_cosine_falls_from_base_to_floor_through_the_midpoint():
     assert lr(110) == pytest.approx(0.1)
     assert lr(500) == pytest.approx(0.1)  # past the end (resumed with more steps) stays at floor
     steps = [lr(s) for s in range(10, 111)]
-    assert all(a >= b for a, b in zip(steps, steps[1:]))
+    assert all(a >= b for a, b in zip(steps[:-1], steps[1:], strict=True))
     assert not math.isclose(lr(30), lr(90))
 
 
