@@ -386,7 +386,18 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 repeat: a smoke run")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument(
+        "--dtypes",
+        default="fp32,bf16",
+        help="comma-separated, of fp32 and bf16 (bf16 is emulated, and slow, on CPUs without "
+        "bf16 units)",
+    )
     args = parser.parse_args()
+    unknown = set(args.dtypes.split(",")) - set(DTYPES)
+    if unknown:
+        parser.error(f"unknown dtypes {sorted(unknown)}; choose from {sorted(DTYPES)}")
+    for label in set(DTYPES) - set(args.dtypes.split(",")):
+        del DTYPES[label]  # every part of this script runs over DTYPES
     if args.quick:
         args.preset, args.batch, args.frames, args.size = "tiny", 2, 2, 8
         args.text_len, args.clips, args.matmul_size, args.repeats = 4, 4, 256, 1
