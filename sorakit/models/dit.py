@@ -291,7 +291,8 @@ class DiT(nn.Module):
         token's one: index (B, N), or (B, 1) when every row is one condition (a stacked batch
         at one time per clip). Tokens of one clip and latent frame share time, frame rate,
         size and caption, so U is at most clips x frames: computing the conditioning MLPs and
-        modulation per token instead cost about a tenth of a training step."""
+        modulation per token instead cost 9% of a training step's FLOPs
+        (benchmarks/dit_bench.py)."""
         keys = [batch.t, batch.fps, *batch.size.unbind(-1), batch.seq.to(batch.t.dtype)]
         if self.aug_embed is not None:
             keys.append(batch.aug)
