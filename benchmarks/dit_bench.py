@@ -393,10 +393,10 @@ def main() -> None:
         "bf16 units)",
     )
     args = parser.parse_args()
-    unknown = set(args.dtypes.split(",")) - set(DTYPES)
-    if unknown:
-        parser.error(f"unknown dtypes {sorted(unknown)}; choose from {sorted(DTYPES)}")
-    for label in set(DTYPES) - set(args.dtypes.split(",")):
+    chosen = set(args.dtypes.split(","))
+    if chosen - set(DTYPES):
+        parser.error(f"unknown dtypes {sorted(chosen - set(DTYPES))}; choose from {sorted(DTYPES)}")
+    for label in set(DTYPES) - chosen:
         del DTYPES[label]  # every part of this script runs over DTYPES
     if args.quick:
         args.preset, args.batch, args.frames, args.size = "tiny", 2, 2, 8

@@ -296,13 +296,13 @@ class DiT(nn.Module):
         keys = [batch.t, batch.fps, *batch.size.unbind(-1), batch.seq.to(batch.t.dtype)]
         if self.aug_embed is not None:
             keys.append(batch.aug)
-        pooled_text = pooled(text, layout)  # (B, N or 1, D)
+        pooled_text = pooled(text, layout)  # (B, N, D), or (B, 1, D): one caption a row
+        per_row = pooled_text.shape[1] == 1
         keys = torch.stack([k.double() for k in keys], dim=-1)  # (B, N, K)
-        rows, cols, index = distinct_tokens(keys, per_row=pooled_text.shape[1] == 1)
+        rows, cols, index = distinct_tokens(keys, per_row)
         pick = (rows, cols)
-        text_cols = cols if pooled_text.shape[1] > 1 else torch.zeros_like(cols)
         c = self.cond(batch.t[pick], batch.fps[pick], batch.size[pick])
-        c = c + self.text_pool(pooled_text[rows, text_cols])
+        c = c + self.text_pool(pooled_text[rows, 0 if per_row else cols])
         if self.aug_embed is not None:
             c = c + self.aug_embed(sinusoidal(batch.aug[pick] * 1000, 64).to(c.dtype))
         return c, index
