@@ -1,6 +1,7 @@
 """Training the transformer: overfitting, resumption, packing, and 2-process DDP/FSDP."""
 
 import os
+import signal
 import socket
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from sorakit.data.latents import LatentDataset, write_meta, write_shard
 from sorakit.models.text import TextEmbeddingCache
 from sorakit.pipeline.denoise import generate_latents
 from sorakit.train.dit import DiTTrainer, given_frames, make_config
+from sorakit.train.stop import StopOnSignal
 
 TEXT_DIM = 384
 
@@ -76,6 +78,22 @@ def test_resume_equals_uninterrupted(cache, tmp_path):
     a.resume()
     torch.testing.assert_close(_params(resumed.model), _params(a.model), rtol=0, atol=0)
     torch.testing.assert_close(_params(resumed.ema), _params(a.ema), rtol=0, atol=0)
+
+
+def test_sigterm_stops_with_a_checkpoint_of_that_step(cache, tmp_path):
+    cfg = make_config("tiny", data=str(cache), out=str(tmp_path), steps=8, checkpoint_every=4)
+
+    def signal_at_3(log):
+        if log.step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with StopOnSignal() as stop:
+        result = DiTTrainer(cfg).run(on_step=signal_at_3, stop=stop)
+    assert result.stopped_early and len(result.logs) == 3
+    assert not (tmp_path / "model").exists()
+    trainer = DiTTrainer(cfg)
+    assert trainer.resume() and trainer.step == 3
+    assert trainer.run().model_dir == tmp_path / "model"
 
 
 def test_incomplete_checkpoint_is_ignored(cache, tmp_path):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
 
 import pytest
 import torch
@@ -11,6 +13,7 @@ from sorakit.data.manifest import write_manifest
 from sorakit.data.video import write_video
 from sorakit.models.vae import VAE_PRESETS, CausalVAE, VAEConfig
 from sorakit.train.losses import psnr
+from sorakit.train.stop import StopOnSignal
 from sorakit.train.vae import VAETrainer, make_config
 from sorakit.world.clip import render_clip
 
@@ -142,6 +145,22 @@ def world_manifest(tmp_path_factory):
     return folder / "manifest.jsonl"
 
 
+def _six_steps(manifest, out) -> VAETrainer:
+    """Six steps with warm-up and cosine decay, checkpoints every 3."""
+    cfg = make_config(
+        "tiny",
+        manifest=str(manifest),
+        out=str(out),
+        steps=6,
+        warmup=2,
+        lr_decay="cosine",
+        checkpoint_every=3,
+        val_every=1000,
+        batch_size=2,
+    )
+    return VAETrainer(cfg)
+
+
 def test_resume_equals_uninterrupted(world_manifest, tmp_path):
     """A run killed after step 4 resumes from its step-3 checkpoint and ends where an
     uninterrupted run ends (warm-up and cosine decay included)."""
@@ -149,32 +168,38 @@ def test_resume_equals_uninterrupted(world_manifest, tmp_path):
     class Killed(Exception):
         pass
 
-    def trainer(out):
-        cfg = make_config(
-            "tiny",
-            manifest=str(world_manifest),
-            out=str(out),
-            steps=6,
-            warmup=2,
-            lr_decay="cosine",
-            checkpoint_every=3,
-            val_every=1000,
-            batch_size=2,
-        )
-        return VAETrainer(cfg)
-
     def kill_at_4(log):
         if log.step == 4:
             raise Killed
 
-    full = [log.loss for log in trainer(tmp_path / "a").run().logs]
+    full = [log.loss for log in _six_steps(world_manifest, tmp_path / "a").run().logs]
     with pytest.raises(Killed):
-        trainer(tmp_path / "b").run(kill_at_4)
-    resumed = trainer(tmp_path / "b")
+        _six_steps(world_manifest, tmp_path / "b").run(kill_at_4)
+    resumed = _six_steps(world_manifest, tmp_path / "b")
     assert resumed.resume() and resumed.step == 3
     rest = [log.loss for log in resumed.run().logs]
     assert rest == pytest.approx(full[3:], rel=1e-6)
     assert (tmp_path / "b" / "model" / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_stops_with_a_checkpoint_of_that_step(world_manifest, tmp_path, sig):
+    """Ctrl-C or SIGTERM at step 4 (checkpoints every 3) keeps step 4, not 3, and the run
+    resumed from it ends where an uninterrupted run ends."""
+
+    def signal_at_4(log):
+        if log.step == 4:
+            os.kill(os.getpid(), sig)
+
+    full = [log.loss for log in _six_steps(world_manifest, tmp_path / "a").run().logs]
+    with StopOnSignal() as stop:
+        stopped = _six_steps(world_manifest, tmp_path / "b").run(signal_at_4, stop)
+    assert stopped.stopped_early and stopped.model_dir is None
+    assert not (tmp_path / "b" / "model").exists()
+    resumed = _six_steps(world_manifest, tmp_path / "b")
+    assert resumed.resume() and resumed.step == 4
+    rest = [log.loss for log in resumed.run().logs]
+    assert rest == pytest.approx(full[4:], rel=1e-6)
 
 
 def test_adversarial_loss_switches_on_after_warm_up(world_manifest, tmp_path):

@@ -41,6 +41,16 @@ LR_DECAY_OPTION = typer.Option(
 )
 
 
+def report_stopped_early(step: int, out: Path) -> None:
+    """After Ctrl-C or SIGTERM: say where the run is kept, and exit as interrupted (130)."""
+    console.print(
+        f"stopped at step {step}; its checkpoint is in {out / 'checkpoints'}. "
+        "Rerun the same command to continue.",
+        highlight=False,
+    )
+    raise typer.Exit(130)
+
+
 def progress_bar(disable: bool = False) -> Progress:
     return Progress(
         TextColumn("{task.description}"),

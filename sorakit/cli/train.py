@@ -6,7 +6,13 @@ from pathlib import Path
 
 import typer
 
-from sorakit.cli.data import LR_DECAY_OPTION, WARMUP_OPTION, console, progress_bar
+from sorakit.cli.data import (
+    LR_DECAY_OPTION,
+    WARMUP_OPTION,
+    console,
+    progress_bar,
+    report_stopped_early,
+)
 
 
 def preprocess(
@@ -111,10 +117,12 @@ def train(
 
     One process: `sorakit train --data CACHE --out RUN`. Several (GPUs or CPU processes):
     `torchrun --nproc_per_node N -m sorakit.cli.main train ... --parallel ddp` (or fsdp).
-    Kill the run at any moment and rerun the same command to continue exactly.
+    Ctrl-C (or SIGTERM) stops after the current step with a checkpoint; after any stop, even
+    a hard kill, rerun the same command to continue exactly from the newest checkpoint.
     """
     from sorakit.train.dit import DiTTrainer, make_config
     from sorakit.train.parallel import init_distributed
+    from sorakit.train.stop import StopOnSignal
 
     info = init_distributed()
     try:
@@ -134,7 +142,7 @@ def train(
     on_sample = None
     if config.sample_every:
         from sorakit.pipeline.pipeline import sample_during_training as on_sample
-    with progress_bar(disable=not info.main) as bar:
+    with StopOnSignal() as stop, progress_bar(disable=not info.main) as bar:
         task = bar.add_task("training", total=config.steps, completed=trainer.step)
 
         def on_step(log) -> None:
@@ -143,7 +151,11 @@ def train(
             if info.main and not console.is_terminal and log.step % 50 == 0:
                 console.print(f"step {log.step}: {text}", highlight=False)
 
-        result = trainer.run(on_step, on_sample)
+        result = trainer.run(on_step, on_sample, stop)
+    if result.stopped_early:
+        if info.main:
+            report_stopped_early(trainer.step, trainer.out)
+        raise typer.Exit(130)
     if info.main:
         print(result.model_dir)
 

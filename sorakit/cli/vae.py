@@ -6,7 +6,13 @@ from pathlib import Path
 
 import typer
 
-from sorakit.cli.data import LR_DECAY_OPTION, WARMUP_OPTION, console, progress_bar
+from sorakit.cli.data import (
+    LR_DECAY_OPTION,
+    WARMUP_OPTION,
+    console,
+    progress_bar,
+    report_stopped_early,
+)
 
 
 def train_vae(
@@ -45,8 +51,10 @@ def train_vae(
     """Train the causal video VAE on images and videos of mixed sizes (bucketed).
 
     Checkpoints are written atomically and hold weights, optimizer, data position and RNG
-    state: kill the run at any moment and rerun the same command to continue exactly.
+    state. Ctrl-C (or SIGTERM) stops after the current step with a checkpoint; after any
+    stop, even a hard kill, rerun the same command to continue exactly.
     """
+    from sorakit.train.stop import StopOnSignal
     from sorakit.train.vae import VAETrainer, make_config
 
     try:
@@ -72,7 +80,7 @@ def train_vae(
         raise typer.BadParameter(str(exc)) from None
     if resume:
         trainer.resume()
-    with progress_bar() as bar:
+    with StopOnSignal() as stop, progress_bar() as bar:
         task = bar.add_task("training VAE", total=config.steps, completed=trainer.step)
 
         def on_step(log) -> None:
@@ -81,9 +89,11 @@ def train_vae(
             if not console.is_terminal and log.step % 50 == 0:  # a log file gets lines
                 console.print(f"step {log.step}: {text}")
 
-        result = trainer.run(on_step)
+        result = trainer.run(on_step, stop)
     if result.skipped:
         console.print(f"skipped {result.skipped} unreadable samples")
+    if result.stopped_early:
+        report_stopped_early(trainer.step, trainer.out)
     print(result.model_dir)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,6 +174,13 @@ def collate_videos(items: Sequence[dict[str, Any] | SkippedSample]) -> dict[str,
     }
 
 
+def _ignore_stop_signals(worker_id: int) -> None:
+    # Ctrl-C reaches the whole process group; the main process decides how training stops
+    # (with a checkpoint) and shuts its workers down itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def make_dataloader(
     manifest_path: str | os.PathLike,
     fps: float,
@@ -211,6 +219,7 @@ def make_dataloader(
         num_workers=num_workers,
         collate_fn=collate_videos,
         persistent_workers=num_workers > 0,
+        worker_init_fn=_ignore_stop_signals,
         # Its own generator: each new iterator draws a seed, which must not consume the global
         # RNG that training resumes from a checkpoint.
         generator=torch.Generator().manual_seed(seed),

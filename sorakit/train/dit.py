@@ -46,6 +46,7 @@ from sorakit.train.parallel import (
 )
 from sorakit.train.presets import from_preset
 from sorakit.train.schedule import check_decay, learning_rate
+from sorakit.train.stop import StopOnSignal
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +124,8 @@ class StepLog:
 @dataclass
 class TrainResult:
     logs: list[StepLog] = field(default_factory=list)
-    model_dir: Path | None = None
+    model_dir: Path | None = None  # None when stopped early: only the checkpoint was written
+    stopped_early: bool = False
 
 
 def clip_generator(seed: int, step: int, index: int) -> torch.Generator:
@@ -354,7 +356,10 @@ class DiTTrainer:
         self,
         on_step: Callable[[StepLog], None] | None = None,
         on_sample: Callable[[DiTTrainer], None] | None = None,
+        stop: StopOnSignal | None = None,
     ) -> TrainResult:
+        """Train to `config.steps` and save `OUT/model`; with `stop`, a signal ends the run
+        early at a step boundary, with a checkpoint of that step and no `OUT/model`."""
         result = TrainResult()
         cfg = self.config
         writer = summary_writer(self.out / "logs") if self.info.main else None
@@ -367,13 +372,18 @@ class DiTTrainer:
                     writer.add_scalar(f"train/{key}", getattr(log, key), log.step)
             if on_step is not None:
                 on_step(log)
+            if stop is not None and stop.requested(self.info):
+                result.stopped_early = True
+                self.save()
+                break
             if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
                 self.save()
             if on_sample and cfg.sample_every and self.step % cfg.sample_every == 0:
                 on_sample(self)
         if writer is not None:
             writer.close()
-        result.model_dir = self.finish()
+        if not result.stopped_early:
+            result.model_dir = self.finish()
         return result
 
     def finish(self) -> Path | None:

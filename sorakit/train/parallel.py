@@ -122,6 +122,6 @@ def full_tensor(t: torch.Tensor) -> torch.Tensor:
 def mean_over_ranks(value: float, info: DistInfo) -> float:
     if info.world_size == 1:
         return value
-    t = torch.tensor([value], dtype=torch.float64)
+    t = torch.tensor([value], dtype=torch.float64, device=info.device)  # NCCL needs CUDA tensors
     dist.all_reduce(t)
     return float(t.item()) / info.world_size

@@ -33,6 +33,7 @@ from sorakit.train.logs import summary_writer
 from sorakit.train.losses import hinge_discriminator, hinge_generator, psnr, ssim
 from sorakit.train.presets import from_preset
 from sorakit.train.schedule import check_decay, learning_rate
+from sorakit.train.stop import StopOnSignal
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +110,8 @@ class StepLog:
 class TrainResult:
     logs: list[StepLog] = field(default_factory=list)
     skipped: int = 0
-    model_dir: Path | None = None
+    model_dir: Path | None = None  # None when stopped early: only the checkpoint was written
+    stopped_early: bool = False
 
 
 class VAETrainer:
@@ -238,7 +240,11 @@ class VAETrainer:
                 yield batch
             self.data_position = {"epoch": epoch + 1, "batches_yielded": 0}
 
-    def run(self, on_step: Callable[[StepLog], None] | None = None) -> TrainResult:
+    def run(
+        self, on_step: Callable[[StepLog], None] | None = None, stop: StopOnSignal | None = None
+    ) -> TrainResult:
+        """Train to `config.steps` and save `OUT/model`; with `stop`, a signal ends the run
+        early at a step boundary, with a checkpoint of that step and no `OUT/model`."""
         result = TrainResult()
         writer = summary_writer(self.out / "logs")
         for batch in self.batches():
@@ -255,13 +261,18 @@ class VAETrainer:
                         writer.add_scalar(f"train/{key}", value, log.step)
             if on_step is not None:
                 on_step(log)
+            if stop is not None and stop.requested():
+                result.stopped_early = True
+                self.save()
+                break
             if self.step % self.config.checkpoint_every == 0 or self.step == self.config.steps:
                 self.save()
             if self.config.val_manifest and self.step % self.config.val_every == 0:
                 self.validate(writer)
         if writer is not None:
             writer.close()
-        result.model_dir = self.finish()
+        if not result.stopped_early:
+            result.model_dir = self.finish()
         return result
 
     @torch.no_grad()
