@@ -145,20 +145,14 @@ def world_manifest(tmp_path_factory):
     return folder / "manifest.jsonl"
 
 
+def _tiny_trainer(manifest, out, **overrides) -> VAETrainer:
+    cfg = dict(manifest=str(manifest), out=str(out), batch_size=2, val_every=1000)
+    return VAETrainer(make_config("tiny", **{**cfg, **overrides}))
+
+
 def _six_steps(manifest, out) -> VAETrainer:
     """Six steps with warm-up and cosine decay, checkpoints every 3."""
-    cfg = make_config(
-        "tiny",
-        manifest=str(manifest),
-        out=str(out),
-        steps=6,
-        warmup=2,
-        lr_decay="cosine",
-        checkpoint_every=3,
-        val_every=1000,
-        batch_size=2,
-    )
-    return VAETrainer(cfg)
+    return _tiny_trainer(manifest, out, steps=6, warmup=2, lr_decay="cosine", checkpoint_every=3)
 
 
 def test_resume_equals_uninterrupted(world_manifest, tmp_path):
@@ -203,16 +197,7 @@ def test_signal_stops_with_a_checkpoint_of_that_step(world_manifest, tmp_path, s
 
 
 def test_adversarial_loss_switches_on_after_warm_up(world_manifest, tmp_path):
-    cfg = make_config(
-        "tiny",
-        manifest=str(world_manifest),
-        out=str(tmp_path),
-        steps=3,
-        adv_weight=0.1,
-        adv_start=2,
-        batch_size=2,
-    )
-    trainer = VAETrainer(cfg)
+    trainer = _tiny_trainer(world_manifest, tmp_path, steps=3, adv_weight=0.1, adv_start=2)
     disc_before = [p.clone() for p in trainer.disc.parameters()]
     logs = trainer.run().logs
     assert [log.adv == 0.0 for log in logs] == [True, True, False]
