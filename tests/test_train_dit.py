@@ -96,6 +96,18 @@ def test_sigterm_stops_with_a_checkpoint_of_that_step(cache, tmp_path):
     assert trainer.run().model_dir == tmp_path / "model"
 
 
+def test_resume_names_changed_settings_and_refuses_another_model(cache, tmp_path, caplog):
+    cfg = dict(data=str(cache), out=str(tmp_path), checkpoint_every=2)
+    DiTTrainer(make_config("tiny", steps=2, **cfg)).run()
+    longer = DiTTrainer(make_config("tiny", steps=4, **cfg))
+    with caplog.at_level("WARNING"):
+        assert longer.resume() and longer.step == 2
+    assert "steps: 2 -> 4" in caplog.text
+    other = DiTTrainer(make_config("tiny", steps=4, model="world-text", **cfg))
+    with pytest.raises(ValueError, match="trained with model 'tiny'"):
+        other.resume()
+
+
 def test_incomplete_checkpoint_is_ignored(cache, tmp_path):
     cfg = make_config("tiny", data=str(cache), out=str(tmp_path), steps=4, checkpoint_every=2)
     DiTTrainer(cfg).run()

@@ -135,10 +135,10 @@ def train(
             layout_dropout=layout_dropout,
         )  # fmt: skip
         trainer = DiTTrainer(config, info)
+        if resume:
+            trainer.resume()
     except (ValueError, OSError) as exc:
         raise typer.BadParameter(str(exc)) from None
-    if resume:
-        trainer.resume()
     on_sample = None
     if config.sample_every:
         from sorakit.pipeline.pipeline import sample_during_training as on_sample

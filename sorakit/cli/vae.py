@@ -76,10 +76,10 @@ def train_vae(
             threads=threads,
         )
         trainer = VAETrainer(config)
+        if resume:
+            trainer.resume()
     except (ValueError, OSError) as exc:
         raise typer.BadParameter(str(exc)) from None
-    if resume:
-        trainer.resume()
     with StopOnSignal() as stop, progress_bar() as bar:
         task = bar.add_task("training VAE", total=config.steps, completed=trainer.step)
 

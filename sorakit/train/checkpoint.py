@@ -169,3 +169,27 @@ def read_checkpoint(
     }
     state = TrainingState(payload["step"], payload["data"], payload["extra"])
     return state, payload["config"], modules, optims
+
+
+def saved_config(folder: Path) -> dict[str, Any]:
+    """The config a checkpoint was written under."""
+    return json.loads((folder / STATE_NAME).read_text())["config"]
+
+
+def changed_settings(
+    folder: Path, saved: dict[str, Any], current: dict[str, Any], fixed: tuple[str, ...]
+) -> list[str]:
+    """What differs between the config a checkpoint was written under and the run resuming it,
+    as 'name: old -> new' lines. Some changes are legitimate (more --steps extends a run; the
+    schedule then follows the new total); a change to a `fixed` setting (the architecture) is
+    a ValueError that names the checkpoint, not a shape mismatch deep in load_state_dict."""
+    current = _jsonable(current)
+    changed = {k: (saved[k], v) for k, v in current.items() if k in saved and saved[k] != v}
+    for name in fixed:
+        if name in changed:
+            old, new = changed[name]
+            raise ValueError(
+                f"{folder} was trained with {name} {old!r}, not {new!r}: give --{name} {old} "
+                "to continue it, or --no-resume / another --out to start a new run"
+            )
+    return [f"{k}: {old} -> {new}" for k, (old, new) in changed.items()]

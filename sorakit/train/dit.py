@@ -29,6 +29,7 @@ from sorakit.models.dit import DIT_PRESETS, DiT, DiTConfig
 from sorakit.models.tokens import Sample, pack, patchify, per_token, stack, token_grid
 from sorakit.train.checkpoint import (
     TrainingState,
+    changed_settings,
     latest_checkpoint,
     read_checkpoint,
     save_checkpoint,
@@ -333,7 +334,9 @@ class DiTTrainer:
         folder = latest_checkpoint(self.out / "checkpoints")
         if folder is None:
             return False
-        state, _, modules, optims = read_checkpoint(folder, ["model", "ema"], ["model"])
+        state, saved, modules, optims = read_checkpoint(folder, ["model", "ema"], ["model"])
+        for line in changed_settings(folder, saved, asdict(self.config), fixed=("model",)):
+            logger.warning("resuming with a changed setting, %s", line)
         load_full_state(self.net, self.opt, modules["model"], optims["model"])
         _load_into(self.ema, modules["ema"])
         self.step, self.data_position = state.step, dict(state.data)

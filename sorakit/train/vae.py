@@ -25,9 +25,11 @@ from sorakit.models.discriminator import PatchDiscriminator3D
 from sorakit.models.vae import VAE_PRESETS, CausalVAE, VAEConfig
 from sorakit.train.checkpoint import (
     TrainingState,
+    changed_settings,
     latest_checkpoint,
     load_checkpoint,
     save_checkpoint,
+    saved_config,
 )
 from sorakit.train.logs import summary_writer
 from sorakit.train.losses import hinge_discriminator, hinge_generator, psnr, ssim
@@ -172,6 +174,9 @@ class VAETrainer:
         folder = latest_checkpoint(self.out / "checkpoints")
         if folder is None:
             return False
+        saved = saved_config(folder)
+        for line in changed_settings(folder, saved, asdict(self.config), fixed=("model",)):
+            logger.warning("resuming with a changed setting, %s", line)
         state, _ = load_checkpoint(folder, self._modules(), self._optimizers())
         self.step, self.data_position = state.step, dict(state.data)
         self.sampler.load_state_dict(self.data_position)
