@@ -13,9 +13,10 @@ from sorakit.data.layout import (
     LayoutError,
     box_track,
     empty_layout,
+    layout_channels,
     layout_map,
 )
-from sorakit.models.dit import DIT_PRESETS, DiT
+from sorakit.models.dit import DIT_PRESETS, DiT, DiTConfig
 from sorakit.models.text import TextEmbeddingCache
 from sorakit.models.tokens import Sample, pack, stack, to_latents
 from sorakit.train.dit import DiTTrainer, make_config
@@ -52,6 +53,26 @@ def test_latent_frames_average_the_pixel_frames_they_encode():
     m = layout_map(box_track(_annotation(boxes)), (2, 4, 8), fps=8.0, temporal_factor=4)
     assert m[1, 0, 0, 0] == 1 and m[1, 0].sum() == 1  # latent 0 is frame 0 alone
     torch.testing.assert_close(m[1, 1, 0, :3], torch.tensor([0.0, 0.5, 0.5]))
+
+
+def test_per_frame_occupancy_keeps_the_order_inside_a_latent_frame():
+    # As above; with one occupancy channel per pixel frame, latent 1 says the box is in cell 1
+    # on its first two frames and cell 2 on its last two, which the average cannot tell from
+    # the reverse. Latent 0 repeats frame 0; kinds (colour, shape) stay averaged.
+    boxes = [(0, 0, 5, 5), (5, 0, 10, 5), (5, 0, 10, 5), (10, 0, 15, 5), (10, 0, 15, 5)]
+    track = box_track(_annotation(boxes))
+    avg = layout_map(track, (2, 4, 8), fps=8.0, temporal_factor=4)
+    per = layout_map(track, (2, 4, 8), fps=8.0, temporal_factor=4, frames=4)
+    assert per.shape == (layout_channels(4), 2, 4, 8) == (LAYOUT_CHANNELS + 3, 2, 4, 8)
+    cells = per[1:5, 1, 0, :3]  # (frame, cell) of latent 1
+    torch.testing.assert_close(cells, torch.tensor([[0, 1.0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 1]]))
+    assert torch.equal(per[1:5, 0], avg[1:2, 0].expand(4, -1, -1))
+    torch.testing.assert_close(per[1:5].mean(0), avg[1])
+    assert torch.equal(per[5:], avg[2:]) and torch.equal(per[0], avg[0])
+    with pytest.raises(ValueError, match="temporal factor"):
+        layout_map(track, (2, 4, 8), fps=8.0, temporal_factor=4, frames=2)
+    with pytest.raises(ValueError, match="channels"):
+        DiTConfig(layout_channels=LAYOUT_CHANNELS, layout_frames=4)
 
 
 def test_every_rendered_object_pixel_is_inside_the_layout():
@@ -134,6 +155,10 @@ def test_cache_reads_layouts_beside_world_clips(tmp_path):
     assert world[0].min() == 1 and world[1].sum() > 0
     assert torch.equal(real, empty_layout((2, 8, 8)))  # no annotation: the dropped layout
     assert torch.equal(data.layout(0, dropped=True), real)
+    per_frame = data.layout(0, frames=4)
+    assert per_frame.shape == (layout_channels(4), 2, 8, 8)
+    torch.testing.assert_close(per_frame[1:5].mean(0), world[1])
+    assert torch.equal(data.layout(1, frames=4), empty_layout((2, 8, 8), frames=4))
 
 
 def test_init_from_text_only_model_keeps_its_outputs(tmp_path):

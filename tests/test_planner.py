@@ -9,6 +9,7 @@ import torch
 from typer.testing import CliRunner
 
 from sorakit.cli.main import app
+from sorakit.data.layout import layout_channels
 from sorakit.models.dit import DIT_PRESETS, DiT
 from sorakit.models.text import TextEncoder
 from sorakit.models.vae import VAE_PRESETS, CausalVAE
@@ -138,6 +139,26 @@ def test_pipeline_plans_understood_prompts_and_renders_the_layout(layout_pipe):
     assert vague.plan is None  # not understood whole: text-only, as asked
     again = layout_pipe("a red ball falls", seed=1, plan=planned.plan)
     assert np.array_equal(again.frames, planned.frames)  # a given plan renders the same
+
+
+def test_per_frame_layout_model_plans_and_mismatched_parts_are_refused(layout_pipe):
+    per_frame = DiT(
+        replace(DIT_PRESETS["tiny"], layout_channels=layout_channels(4), layout_frames=4)
+    )
+    with torch.no_grad():
+        for p in per_frame.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    parts = (layout_pipe.text_encoder, layout_pipe.config)
+    pipe = TextToVideoPipeline(layout_pipe.vae, per_frame, *parts)
+    planned = pipe("a red ball falls", seed=1)
+    assert planned.provenance["planned"] and planned.frames.shape[0] == 9
+    assert not np.array_equal(planned.frames, pipe("a red ball falls", seed=1, plan=False).frames)
+    two = DiT(replace(DIT_PRESETS["tiny"], layout_channels=layout_channels(2), layout_frames=2))
+    with pytest.raises(ValueError, match="4"):
+        TextToVideoPipeline(layout_pipe.vae, two, *parts)
+    wide = DiT(replace(DIT_PRESETS["tiny"], in_channels=16))
+    with pytest.raises(ValueError, match="not trained together"):
+        TextToVideoPipeline(layout_pipe.vae, wide, *parts)
 
 
 def test_plan_on_a_model_without_layout_input_is_a_clear_error(layout_pipe):

@@ -195,12 +195,13 @@ def build_model(
         encoder = TextEncoder.from_pretrained(text_encoder)
         given = {"spatial": spatial_refiner, "temporal": temporal_refiner}
         refiners = {k: DiT.from_pretrained(p) for k, p in given.items() if p is not None}
+        config = PipelineConfig(
+            text_encoder=text_encoder, width=width, height=height, frames=frames, fps=fps,
+            steps=steps, guidance=guidance, vocabulary=vocabulary(),
+            training={"recipe": recipe} if recipe else {},
+        )  # fmt: skip
+        pipe = TextToVideoPipeline(*parts, encoder, config, refiners=refiners)
     except (ValueError, OSError) as exc:
         raise typer.BadParameter(str(exc)) from None
-    config = PipelineConfig(
-        text_encoder=text_encoder, width=width, height=height, frames=frames, fps=fps,
-        steps=steps, guidance=guidance, vocabulary=vocabulary(),
-        training={"recipe": recipe} if recipe else {},
-    )  # fmt: skip
-    TextToVideoPipeline(*parts, encoder, config, refiners=refiners).save_pretrained(out)
+    pipe.save_pretrained(out)
     print(out)

@@ -256,14 +256,16 @@ class LatentDataset:
                 self._tracks[index] = None
         return self._tracks[index]
 
-    def layout(self, index: int, dropped: bool = False) -> torch.Tensor | None:
-        """The clip's layout map on its latent grid (`sorakit.data.layout`); the empty map
-        when `dropped` or the clip has no annotation."""
+    def layout(self, index: int, dropped: bool = False, frames: int = 1) -> torch.Tensor:
+        """The clip's layout map on its latent grid, with `frames` occupancy channels per
+        latent frame (`sorakit.data.layout`); the empty map when `dropped` or the clip has no
+        annotation."""
         row = self.rows[index]
         track = None if dropped else self.track(index)
         if track is None:
-            return empty_layout(row.shape[1:])
-        return layout_map(track, row.shape[1:], row.fps, self.meta["temporal_factor"])
+            return empty_layout(row.shape[1:], frames)
+        tf = self.meta["temporal_factor"]
+        return layout_map(track, row.shape[1:], row.fps, tf, frames)
 
     def group_keys(self) -> list[tuple]:
         """One key per clip that batches may not mix: latent shape and frame rate."""

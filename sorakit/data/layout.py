@@ -5,14 +5,19 @@ per frame every object's colour, shape and pixel `bbox`). Training reads the ann
 each clip; generation reads a plan (`sorakit.planner`), which uses the same format, so one
 function serves both.
 
-The map has `LAYOUT_CHANNELS` channels on the latent grid (T, H, W):
+The map has `layout_channels(frames)` channels on the latent grid (T, H, W):
 - `present`: 1 everywhere when a layout is given, 0 when it is dropped. Without it "no layout"
   would read as "no object anywhere", which is itself a strong instruction;
-- `occupancy`: the fraction of the latent cell that some object's box covers;
+- `occupancy`: the fraction of the latent cell that some object's box covers, on `frames`
+  channels (below);
 - one channel per palette colour and per shape: the covered fraction by objects of that kind.
 
-Each latent frame averages the pixel frames it encodes (the causal VAE's latent 0 is frame 0,
-latent k the frames tf*(k-1)+1 .. tf*k), so a moving box leaves a streak, as the latent does.
+A latent frame encodes several pixel frames (the causal VAE's latent 0 is frame 0, latent k the
+frames tf*(k-1)+1 .. tf*k). With `frames=1` each map averages them, so a moving box leaves a
+streak, as a block-mean latent does (`LAYOUT_CHANNELS`, the shipped model's format). With
+`frames=tf` occupancy keeps one channel per pixel frame, so the order of the positions inside a
+latent frame (where a falling ball is on each of its frames) is given, not guessed; latent 0
+repeats frame 0 on every one. This matches a VAE whose latent keeps each frame (`world-f`).
 """
 
 from __future__ import annotations
@@ -26,7 +31,13 @@ import torch
 
 from sorakit.world.vocab import COLOURS, SHAPES
 
-LAYOUT_CHANNELS = 2 + len(COLOURS) + len(SHAPES)
+
+def layout_channels(frames: int = 1) -> int:
+    """Channels of a layout map with `frames` occupancy channels per latent frame."""
+    return 1 + frames + len(COLOURS) + len(SHAPES)
+
+
+LAYOUT_CHANNELS = layout_channels(1)
 _COLOUR = {c: i for i, c in enumerate(COLOURS)}
 _SHAPE = {s: i for i, s in enumerate(SHAPES)}
 
@@ -87,27 +98,42 @@ def _coverage(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def layout_map(
-    track: BoxTrack, latent_shape: tuple[int, int, int], fps: float, temporal_factor: int
+    track: BoxTrack,
+    latent_shape: tuple[int, int, int],
+    fps: float,
+    temporal_factor: int,
+    frames: int = 1,
 ) -> torch.Tensor:
-    """(LAYOUT_CHANNELS, T, H, W) map for a latent of `latent_shape` whose video runs at `fps`
-    from time 0; each pixel frame takes the annotated frame nearest in time."""
-    frames, height, width = latent_shape
-    k_objects = track.boxes.shape[1]
-    out = np.zeros((LAYOUT_CHANNELS, frames, height, width), dtype=np.float32)
+    """(layout_channels(frames), T, H, W) map for a latent of `latent_shape` whose video runs
+    at `fps` from time 0; each pixel frame takes the annotated frame nearest in time. `frames`
+    is 1 (occupancy averaged over a latent frame's pixel frames) or `temporal_factor` (one
+    occupancy channel each)."""
+    if frames not in (1, temporal_factor):
+        raise ValueError(f"layout frames must be 1 or the temporal factor {temporal_factor}")
+    n_latent, height, width = latent_shape
+    out = np.zeros((layout_channels(frames), n_latent, height, width), dtype=np.float32)
     out[0] = 1.0
-    for k in range(frames):
-        pixel = [0] if k == 0 else range(temporal_factor * (k - 1) + 1, temporal_factor * k + 1)
-        cover = np.zeros((k_objects, height, width))
+    kinds = 1 + frames  # first colour channel
+    for k in range(n_latent):
+        pixel = (
+            [0] * temporal_factor
+            if k == 0
+            else range(temporal_factor * (k - 1) + 1, temporal_factor * k + 1)
+        )
+        covers = []
         for j in pixel:
             nearest = int(np.abs(track.times - j / fps).argmin())
-            cover += _coverage(track.boxes[nearest], height, width)
-        cover /= len(pixel)
-        out[1, k] = cover.sum(0)
-        np.add.at(out[2 : 2 + len(COLOURS), k], track.colours, cover)
-        np.add.at(out[2 + len(COLOURS) :, k], track.shapes, cover)
+            covers.append(_coverage(track.boxes[nearest], height, width))
+        cover = np.mean(covers, axis=0)  # (K, H, W) over the latent frame
+        if frames == 1:
+            out[1, k] = cover.sum(0)
+        else:
+            out[1:kinds, k] = np.stack([c.sum(0) for c in covers])
+        np.add.at(out[kinds : kinds + len(COLOURS), k], track.colours, cover)
+        np.add.at(out[kinds + len(COLOURS) :, k], track.shapes, cover)
     return torch.from_numpy(np.clip(out, 0.0, 1.0))
 
 
-def empty_layout(latent_shape: tuple[int, int, int]) -> torch.Tensor:
+def empty_layout(latent_shape: tuple[int, int, int], frames: int = 1) -> torch.Tensor:
     """The dropped layout: all zeros, `present` included."""
-    return torch.zeros(LAYOUT_CHANNELS, *latent_shape)
+    return torch.zeros(layout_channels(frames), *latent_shape)

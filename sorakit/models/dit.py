@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sorakit.data.layout import LAYOUT_CHANNELS
+from sorakit.data.layout import LAYOUT_CHANNELS, layout_channels
 from sorakit.models.persist import load_model, save_model
 from sorakit.models.tokens import TokenBatch
 
@@ -38,11 +38,17 @@ class DiTConfig:
     rope_theta: float = 10000.0
     ref_fps: float = 8.0  # temporal rotary positions count latent frames at this frame rate
     layout_channels: int = 0  # > 0: tokens also read a layout map (`sorakit.data.layout`)
+    layout_frames: int = 1  # the map's occupancy channels per latent frame (1 or the VAE's tf)
     cond_channels: int = 0  # > 0: a refiner, reading the base's latent (`sorakit.cascade`)
 
     def __post_init__(self) -> None:
         if self.dim % self.heads or (self.dim // self.heads) % 2:
             raise ValueError(f"dim {self.dim} must split into {self.heads} heads of even size")
+        if self.layout_channels and self.layout_channels != layout_channels(self.layout_frames):
+            raise ValueError(
+                f"a layout with {self.layout_frames} occupancy frames has "
+                f"{layout_channels(self.layout_frames)} channels, not {self.layout_channels}"
+            )
 
     @property
     def patch_volume(self) -> int:
@@ -61,6 +67,11 @@ DIT_PRESETS: dict[str, DiTConfig] = {
     ),
     # The default model: about 4.2M parameters, sized for an hour of training on 2 CPU cores.
     "world": DiTConfig(dim=192, depth=6, heads=3, layout_channels=LAYOUT_CHANNELS),
+    # "world" with occupancy per pixel frame (4 per latent frame), for a VAE whose latent keeps
+    # every frame (`world-f`): a plan then says where a falling ball is on each frame.
+    "world-lf": DiTConfig(
+        dim=192, depth=6, heads=3, layout_channels=layout_channels(4), layout_frames=4
+    ),
     # The same without layout input (text only): the first stage of the default model's recipe.
     "world-text": DiTConfig(dim=192, depth=6, heads=3),
     # The cascade's spatial and temporal refiners: the world transformer reading the base

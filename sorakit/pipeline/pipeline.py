@@ -155,6 +155,21 @@ class Request:
     sampler: str
 
 
+def _check_parts_fit(vae: CausalVAE, transformer: DiT) -> None:
+    """A transformer trained on another latent space would generate noise, silently."""
+    cfg = transformer.config
+    if cfg.in_channels != vae.latent_channels:
+        raise ValueError(
+            f"the transformer reads {cfg.in_channels} latent channels, the VAE makes "
+            f"{vae.latent_channels}: they were not trained together"
+        )
+    if cfg.layout_channels and cfg.layout_frames not in (1, vae.temporal_factor):
+        raise ValueError(
+            f"the transformer's layout has {cfg.layout_frames} frames per latent frame; the "
+            f"VAE's latent frames hold {vae.temporal_factor}"
+        )
+
+
 class TextToVideoPipeline:
     def __init__(
         self,
@@ -165,6 +180,7 @@ class TextToVideoPipeline:
         source: str = "",
         refiners: dict[str, DiT] | None = None,
     ):
+        _check_parts_fit(vae, transformer)
         self.vae, self.transformer, self.text_encoder = vae.eval(), transformer.eval(), text_encoder
         self.refiners = {k: m.eval() for k, m in (refiners or {}).items()}  # kind -> refiner
         self.config = config
@@ -312,7 +328,8 @@ class TextToVideoPipeline:
         layout = None
         if plan is not None:
             track = box_track(plan)
-            layout = layout_map(track, shape[2:], r.fps, self.vae.temporal_factor)[None]
+            tf, frames = self.vae.temporal_factor, self.transformer.config.layout_frames
+            layout = layout_map(track, shape[2:], r.fps, tf, frames)[None]
         return generate_latents(
             self.transformer, noise, texts, uncond, r.fps, steps=r.steps, guidance=r.guidance,
             sampler=r.sampler, given=given, given_frames=given_frames, init=init,

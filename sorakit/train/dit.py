@@ -265,7 +265,9 @@ class DiTTrainer:
             latent, row = self.data[index]
             text = self.data.text.batch([row.caption])[0][0]
             g = clip_generator(cfg.seed, step, index)
-            layout = self.data.layout(index) if mcfg.layout_channels else None
+            layout = (
+                self.data.layout(index, frames=mcfg.layout_frames) if mcfg.layout_channels else None
+            )
             low = self.data.low(index) if mcfg.cond_channels else None
             s, target, mask = make_training_sample(
                 latent, text, self.null_text, row.fps, cfg, mcfg, g, layout, low
@@ -404,7 +406,8 @@ def _init_from(model: DiT, folder: str) -> None:
     added to a text-only model) keep their zero initialisation."""
     trained = DiT.from_pretrained(folder)
     mine, theirs = asdict(model.config), asdict(trained.config)
-    inputs = ("layout_channels", "cond_channels")  # extra inputs may differ: a refiner from a base
+    # Extra inputs may differ: a refiner from a base, a layout model from a text-only one.
+    inputs = ("layout_channels", "layout_frames", "cond_channels")
     differ = {k for k in mine if mine[k] != theirs[k] and k not in inputs}
     if differ:
         raise ValueError(f"--init {folder}: its config differs in {sorted(differ)}")
