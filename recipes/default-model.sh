@@ -5,7 +5,7 @@
 set -euo pipefail
 S=".venv/bin/sorakit"
 PY=".venv/bin/python"
-VAE_STEPS="${VAE_STEPS:-500}"
+VAE_STEPS="${VAE_STEPS:-1200}"
 DIT_STEPS="${DIT_STEPS:-750}"        # text-only transformer
 LAYOUT_STEPS="${LAYOUT_STEPS:-1750}" # then with layout input (planning)
 REFINER_STEPS="${REFINER_STEPS:-600}"
@@ -16,10 +16,11 @@ $S data synth --out outputs/vae-data --num 3000 --seed 1 \
 head -2700 outputs/vae-data/manifest.jsonl > outputs/vae-data/train.jsonl
 tail -300 outputs/vae-data/manifest.jsonl > outputs/vae-data/val.jsonl
 
-# 2. The VAE (preset "world": 4x space, 4x time, 16 channels), as the shipped one was trained:
-#    a constant 6e-4 (today's defaults, 3e-4 with warm-up and cosine decay, came later).
+# 2. The VAE (preset "world-f": 4x space, 4x time, 16 channels, the colour shortcut per frame),
+#    3e-4 with 100 warm-up steps and cosine decay (train-vae's defaults).
 $S train-vae --manifest outputs/vae-data/train.jsonl --val-manifest outputs/vae-data/val.jsonl \
-  --out outputs/vae-s4 --model world --steps "$VAE_STEPS" --lr 6e-4 --warmup 0 --lr-decay constant
+  --out outputs/vae-f --model world-f --steps "$VAE_STEPS" --lr 3e-4 --warmup 100 \
+  --lr-decay cosine --checkpoint-every 100
 
 # 3. Clips for the transformer: mixed sizes, 8 and 16 fps, images, 9 and 17 frames, plus more
 #    at the evaluation's own setting (64x64, 8 fps, 17 frames).
@@ -40,18 +41,26 @@ with out.open("w") as f:
 PY
 
 # 4. Latents and caption embeddings, once.
-$S preprocess --manifest outputs/dit-train.jsonl --vae outputs/vae-s4/model --out outputs/dit-cache
+$S preprocess --manifest outputs/dit-train.jsonl --vae outputs/vae-f/model --out outputs/dit-cache-f
 
 # 5. The transformer (about 4.2M parameters, packed 2048-token sequences): first text only
-#    (model "world-text"), then with layout maps from the clips' annotations (model "world",
-#    the layout dropped for half the clips), starting from those weights.
-$S train --data outputs/dit-cache --out outputs/dit-run --model world-text --steps "$DIT_STEPS"
-$S train --data outputs/dit-cache --out outputs/dit-layout --init outputs/dit-run/model \
-  --steps "$LAYOUT_STEPS"
+#    (model "world-text"), then with layout maps from the clips' annotations, one occupancy
+#    channel per pixel frame (model "world-lf"; the layout dropped for half the clips), starting
+#    from those weights.
+$S train --data outputs/dit-cache-f --out outputs/dit-run-f --model world-text --steps "$DIT_STEPS"
+$S train --data outputs/dit-cache-f --out outputs/dit-layout-lf --model world-lf \
+  --init outputs/dit-run-f/model --steps "$LAYOUT_STEPS" --checkpoint-every 100
 
-# 6. The cascade's refiners, from the text-only transformer's weights, one thread each (they
-#    trained beside step 5). Temporal: 16 fps clips of step 3 with their every-other-frame
-#    halves. Spatial: new clips at twice the size, with the same scenes rendered at half size.
+# 6. The model folder, then its evaluation (text-only and planned, side by side).
+$S build-model --vae outputs/vae-f/model --transformer outputs/dit-layout-lf/model \
+  --out sorakit/assets/default-model --recipe recipes/default-model.sh
+$S eval world --model default --no-planning --seeds 4 --out outputs/eval-text
+$S eval world --model default --planning --seeds 4 --out outputs/eval-planned
+
+# 7. Optional, not in the shipped model: the cascade's refiners, from the text-only
+#    transformer's weights (they ship when they beat bicubic upsampling and frame blending;
+#    see BENCHMARKS.md). Temporal: 16 fps clips of step 3 with their every-other-frame halves.
+#    Spatial: new clips at twice the size, with the same scenes rendered at half size.
 $PY - <<'PY'
 import json
 rows = [json.loads(line) for line in open("outputs/dit-train.jsonl")]
@@ -59,21 +68,14 @@ keep = [r for r in rows if r["fps"] == 16.0 and r["num_frames"] in (9, 17)][:150
 with open("outputs/tr-train.jsonl", "w") as f:
     f.writelines(json.dumps(r) + "\n" for r in keep)
 PY
-$S preprocess --manifest outputs/tr-train.jsonl --out outputs/tr-cache --vae outputs/vae-s4/model \
+$S preprocess --manifest outputs/tr-train.jsonl --out outputs/tr-cache --vae outputs/vae-f/model \
   --refiner temporal
 $S data synth --out outputs/sr-data --num 800 --size 128x128,96x128,128x96 --fps 16 \
   --frames 1,9 --seed 77
 $S preprocess --manifest outputs/sr-data/manifest.jsonl --out outputs/sr-cache \
-  --vae outputs/vae-s4/model --buckets world128 --refiner spatial
+  --vae outputs/vae-f/model --buckets world128 --refiner spatial
 for kind in tr sr; do
   $S train --data outputs/$kind-cache --out outputs/$kind-run --preset world-refiner \
-    --init outputs/dit-run/model --pack-tokens 1024 --steps "$REFINER_STEPS" --lr 3e-4 \
+    --init outputs/dit-run-f/model --pack-tokens 1024 --steps "$REFINER_STEPS" --lr 3e-4 \
     --checkpoint-every 100 --threads 1
 done
-
-# 7. The model folder, then its evaluation (text-only and planned, side by side).
-$S build-model --vae outputs/vae-s4/model --transformer outputs/dit-layout/model \
-  --temporal-refiner outputs/tr-run/model --spatial-refiner outputs/sr-run/model \
-  --out sorakit/assets/default-model --recipe recipes/default-model.sh
-$S eval world --model default --no-planning --out outputs/eval-text
-$S eval world --model default --planning --out outputs/eval-planned
