@@ -75,7 +75,10 @@ def train(
         "refiners, on a cache made with preprocess --refiner).",
     ),
     model: str = typer.Option(
-        None, "--model", help="Transformer: tiny, world, world-refiner, base, large."
+        None,
+        "--model",
+        help="Transformer: tiny, world-text, world, world-lf (the default model's), "
+        "world-refiner, base, large.",
     ),
     steps: int = typer.Option(None, "--steps", min=1, help="Total optimizer steps."),
     batch_size: int = typer.Option(None, "--batch-size", min=1, help="Clips per step, all GPUs."),

@@ -14,7 +14,7 @@ The map has `layout_channels(frames)` channels on the latent grid (T, H, W):
 
 A latent frame encodes several pixel frames (the causal VAE's latent 0 is frame 0, latent k the
 frames tf*(k-1)+1 .. tf*k). With `frames=1` each map averages them, so a moving box leaves a
-streak, as a block-mean latent does (`LAYOUT_CHANNELS`, the shipped model's format). With
+streak, as a block-mean latent does (`LAYOUT_CHANNELS`, the `world` transformer's format). With
 `frames=tf` occupancy keeps one channel per pixel frame, so the order of the positions inside a
 latent frame (where a falling ball is on each of its frames) is given, not guessed; latent 0
 repeats frame 0 on every one. This matches a VAE whose latent keeps each frame (`world-f`).
@@ -115,15 +115,13 @@ def layout_map(
     out[0] = 1.0
     kinds = 1 + frames  # first colour channel
     for k in range(n_latent):
-        pixel = (
-            [0] * temporal_factor
-            if k == 0
-            else range(temporal_factor * (k - 1) + 1, temporal_factor * k + 1)
-        )
+        pixel = [0] if k == 0 else range(temporal_factor * (k - 1) + 1, temporal_factor * k + 1)
         covers = []
         for j in pixel:
             nearest = int(np.abs(track.times - j / fps).argmin())
             covers.append(_coverage(track.boxes[nearest], height, width))
+        if k == 0:
+            covers *= temporal_factor  # latent 0 is frame 0 alone: it fills every place
         cover = np.mean(covers, axis=0)  # (K, H, W) over the latent frame
         if frames == 1:
             out[1, k] = cover.sum(0)

@@ -65,10 +65,12 @@ DIT_PRESETS: dict[str, DiTConfig] = {
     "tiny": DiTConfig(
         in_channels=4, dim=64, depth=2, heads=2, text_dim=384, layout_channels=LAYOUT_CHANNELS
     ),
-    # The default model: about 4.2M parameters, sized for an hour of training on 2 CPU cores.
+    # About 4.2M parameters, sized for an hour of training on 2 CPU cores; layout maps average
+    # each latent frame's pixel frames (the default model before `world-lf`).
     "world": DiTConfig(dim=192, depth=6, heads=3, layout_channels=LAYOUT_CHANNELS),
     # "world" with occupancy per pixel frame (4 per latent frame), for a VAE whose latent keeps
-    # every frame (`world-f`): a plan then says where a falling ball is on each frame.
+    # every frame (`world-f`): a plan then says where a falling ball is on each frame. The
+    # default model's transformer.
     "world-lf": DiTConfig(
         dim=192, depth=6, heads=3, layout_channels=layout_channels(4), layout_frames=4
     ),
