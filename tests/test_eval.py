@@ -135,3 +135,23 @@ def test_report_contains_every_verdict():
     data = to_json(ev)
     assert [v["id"] for v in data["videos"]] == [it.id for it in items]
     assert data["videos"][0]["verdicts"]["gravity"]["fit"]["coef_y"]
+
+
+def test_truth_through_a_vae_keeps_the_item_and_bad_paths_are_refused(tmp_path):
+    import torch
+
+    from sorakit.eval.generators import make_generator
+    from sorakit.models.vae import VAE_PRESETS, CausalVAE
+
+    torch.manual_seed(0)
+    CausalVAE(VAE_PRESETS["tiny"]).save_pretrained(tmp_path / "model" / "vae")
+    generator = make_generator(f"vae:{tmp_path / 'model'}", None)  # a model folder's VAE
+    assert generator.name == f"vae:{tmp_path / 'model'}"
+    item = build_suite(dataclasses.replace(SMALL, per_category=1), categories=("colour",))[0]
+    truth, seen = GroundTruth().generate(item), generator.generate(item)
+    assert seen.frames.shape == truth.frames.shape and seen.frames.dtype == np.uint8
+    assert seen.fps == truth.fps
+    # An untrained VAE cannot reproduce the render: the frames really went through it.
+    assert np.abs(seen.frames.astype(int) - truth.frames).mean() > 10
+    with pytest.raises(ValueError, match="vae:"):
+        make_generator(f"vae:{tmp_path / 'missing'}", None)

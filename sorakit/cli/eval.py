@@ -37,8 +37,10 @@ def world(
         None,
         "--model",
         help="What to evaluate: `default` (the shipped model), a model folder, `groundtruth` "
-        "(the world's own renders, a sanity check) or `corrupt:NAME` (truth with one "
-        "deliberate failure, e.g. corrupt:shuffle).",
+        "(the world's own renders, a sanity check), `corrupt:NAME` (truth with one "
+        "deliberate failure, e.g. corrupt:shuffle) or `vae:PATH` (truth encoded and decoded "
+        "by a VAE folder or a model folder's VAE, `vae:default` for the shipped one: the "
+        "ceiling of a model on that latent space).",
     ),
     steps: int = typer.Option(None, "--steps", min=1, help="Sampler steps for a model."),
     guidance: float = typer.Option(None, "--guidance", help="Guidance scale for a model."),

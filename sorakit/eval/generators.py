@@ -1,9 +1,12 @@
-"""Where evaluated videos come from: a folder of files, the ground truth, or corrupted truth.
+"""Where evaluated videos come from: a folder of files, the ground truth, corrupted truth, the
+truth through a VAE, or a trained pipeline.
 
 A generator turns a suite item into frames, and may continue a clip from its first frames.
 Ground truth renders the item's own scene; corrupted ground truth breaks one thing on purpose
 (colours swapped, frames shuffled, gravity halved, ...), which is how the suite proves that
-each category's score reacts to the failure it is named for.
+each category's score reacts to the failure it is named for. The truth through a VAE (encoded and
+decoded) is the best a model on that latent space can score: what the latent space loses, no
+transformer can get back.
 """
 
 from __future__ import annotations
@@ -162,6 +165,32 @@ class GroundTruth:
 
 
 @dataclass
+class VAERoundTrip:
+    """Ground truth encoded and decoded by a VAE (`--model vae:PATH`)."""
+
+    vae: object  # a sorakit.models.vae.CausalVAE
+    label: str
+
+    @property
+    def name(self) -> str:
+        return f"vae:{self.label}"
+
+    def generate(self, item: SuiteItem) -> Generated:
+        import torch
+
+        from sorakit.data.transforms import from_model_tensor, to_model_tensor
+
+        truth = GroundTruth().generate(item)
+        x = to_model_tensor(truth.frames)[None]
+        with torch.no_grad():
+            recon = self.vae.decode(self.vae.encode(x, chunk=2), chunk=2)
+        return Generated(from_model_tensor(recon[0]).numpy(), truth.fps)
+
+    def continue_clip(self, item: SuiteItem, context: np.ndarray) -> Generated:
+        return self.generate(item)
+
+
+@dataclass
 class VideoFolder:
     """Videos made elsewhere: DIR/<item id>.mp4 (or .png for 1-frame items); continuations as
     DIR/<continuation id>.mp4 holding the whole clip, context included."""
@@ -245,8 +274,9 @@ def make_generator(
     planning: bool = True,
     refiners: bool = True,
 ) -> Generator:
-    """`--model groundtruth`, `--model corrupt:NAME`, `--model default` (the shipped model),
-    `--model PATH` (a pipeline folder), or `--videos DIR`."""
+    """`--model groundtruth`, `--model corrupt:NAME`, `--model vae:PATH` (the truth through a VAE
+    folder, or the VAE of a model folder), `--model default` (the shipped model), `--model PATH`
+    (a pipeline folder), or `--videos DIR`."""
     if (model is None) == (videos is None):
         raise ValueError("give exactly one of --model or --videos")
     if videos is not None:
@@ -260,6 +290,8 @@ def make_generator(
         if name not in CORRUPTIONS:
             raise ValueError(f"unknown corruption {name!r}; known: {', '.join(CORRUPTIONS)}")
         return GroundTruth(name)
+    if model.startswith("vae:"):
+        return VAERoundTrip(_load_vae(Path(model.removeprefix("vae:"))), model.removeprefix("vae:"))
     if model == "default" or Path(model).is_dir():
         from sorakit.pipeline import TextToVideoPipeline
 
@@ -267,6 +299,20 @@ def make_generator(
         return PipelineGenerator(pipe, steps, guidance, model, planning, refiners)
     raise ValueError(
         f"--model {model}: not a known generator. Use 'default', a model folder, "
-        f"'groundtruth', 'corrupt:NAME' ({', '.join(CORRUPTIONS)}), or --videos DIR with one "
-        "video per prompt."
+        f"'groundtruth', 'corrupt:NAME' ({', '.join(CORRUPTIONS)}), 'vae:PATH', or --videos DIR "
+        "with one video per prompt."
     )
+
+
+def _load_vae(folder: Path):
+    """A VAE folder (config.json names a VAE) or a model folder's `vae/` part."""
+    from sorakit.models.vae import CausalVAE
+    from sorakit.pipeline import DEFAULT_MODEL
+
+    folder = DEFAULT_MODEL if str(folder) == "default" else folder
+    if (folder / "vae").is_dir():
+        folder = folder / "vae"
+    try:
+        return CausalVAE.from_pretrained(folder)
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"--model vae:{folder}: {exc}") from None
