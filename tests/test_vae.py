@@ -12,7 +12,7 @@ import torch
 from sorakit.data.manifest import write_manifest
 from sorakit.data.video import write_video
 from sorakit.models.vae import VAE_PRESETS, CausalVAE, VAEConfig
-from sorakit.train.losses import psnr
+from sorakit.train.losses import edge_l1, psnr
 from sorakit.train.stop import StopOnSignal
 from sorakit.train.vae import VAETrainer, make_config
 from sorakit.world.clip import render_clip
@@ -204,6 +204,22 @@ def test_adversarial_loss_switches_on_after_warm_up(world_manifest, tmp_path):
     after = list(trainer.disc.parameters())
     assert any(not torch.equal(a, b) for a, b in zip(disc_before, after, strict=True))
     assert (tmp_path / "checkpoints" / "step-0000003" / "disc.safetensors").exists()
+
+
+def test_edge_loss_sees_a_blurred_outline_that_pixel_losses_barely_see():
+    disc = torch.zeros(1, 1, 1, 32, 32)
+    yy, xx = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    disc[..., (yy - 15.5) ** 2 + (xx - 15.5) ** 2 <= 16] = 1.0  # radius 4 px
+    blurred = torch.nn.functional.avg_pool3d(disc, (1, 3, 3), stride=1, padding=(0, 1, 1))
+    assert edge_l1(disc, disc) == 0 and edge_l1(disc + 0.3, disc) < 1e-6  # outlines only
+    # Relative to the pixel L1 of the same blur, the gradient term is the larger one.
+    assert edge_l1(blurred, disc) > 1.5 * (blurred - disc).abs().mean()
+
+
+def test_edge_weight_adds_the_edge_loss(world_manifest, tmp_path):
+    plain = _tiny_trainer(world_manifest, tmp_path / "a", steps=1).run().logs[0].loss
+    edged = _tiny_trainer(world_manifest, tmp_path / "b", steps=1, edge_weight=5.0)
+    assert edged.run().logs[0].loss > plain
 
 
 @torch.no_grad()

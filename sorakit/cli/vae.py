@@ -34,6 +34,13 @@ def train_vae(
     lr: float = typer.Option(None, "--lr", help="AdamW learning rate."),
     warmup: int = WARMUP_OPTION,
     lr_decay: str = LR_DECAY_OPTION,
+    edge_weight: float = typer.Option(
+        None,
+        "--edge-weight",
+        min=0.0,
+        help="Weight of the L1 between the spatial gradients of output and input (sharp "
+        "outlines of small objects); 0 off.",
+    ),
     adv_weight: float = typer.Option(None, "--adv-weight", help="3D patch GAN loss weight; 0 off."),
     adv_start: int = typer.Option(None, "--adv-start", help="Step at which the GAN loss starts."),
     val_manifest: Path = typer.Option(
@@ -68,6 +75,7 @@ def train_vae(
             lr=lr,
             warmup=warmup,
             lr_decay=lr_decay,
+            edge_weight=edge_weight,
             adv_weight=adv_weight,
             adv_start=adv_start,
             checkpoint_every=checkpoint_every,

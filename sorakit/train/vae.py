@@ -1,7 +1,7 @@
 """Training the causal video VAE on a manifest (images and videos of mixed sizes, by bucket).
 
-Loss: `l1_weight` * L1 + `mse_weight` * MSE + `ssim_weight` * (1 - SSIM) + `kl_weight` * KL in
-pixels, plus, after `adv_start` steps and
+Loss: `l1_weight` * L1 + `mse_weight` * MSE + `ssim_weight` * (1 - SSIM) + `edge_weight` *
+(L1 of the spatial gradients) + `kl_weight` * KL in pixels, plus, after `adv_start` steps and
 if `adv_weight` > 0, a hinge loss from a 3D patch discriminator. Checkpoints hold weights,
 optimizers, the data position and RNG states, so a run killed at any moment resumes exactly
 from its last checkpoint.
@@ -32,7 +32,7 @@ from sorakit.train.checkpoint import (
     saved_config,
 )
 from sorakit.train.logs import summary_writer
-from sorakit.train.losses import hinge_discriminator, hinge_generator, psnr, ssim
+from sorakit.train.losses import edge_l1, hinge_discriminator, hinge_generator, psnr, ssim
 from sorakit.train.presets import from_preset
 from sorakit.train.schedule import check_decay, learning_rate
 from sorakit.train.stop import StopOnSignal
@@ -64,6 +64,9 @@ class TrainVAEConfig:
     l1_weight: float = 0.2
     mse_weight: float = 1.0
     ssim_weight: float = 0.1
+    # Small circles came back as patch-aligned squares at 1600 steps (`eval world --model
+    # vae:...`), which pixel losses barely see; the gradient term weighs outlines.
+    edge_weight: float = 0.0
     kl_weight: float = 1e-6
     adv_weight: float = 0.0
     adv_start: int = 2000
@@ -192,6 +195,7 @@ class VAETrainer:
         kl = post.kl()
         loss = (
             cfg.l1_weight * l1
+            + cfg.edge_weight * (edge_l1(recon, x) if cfg.edge_weight else 0.0)
             + cfg.mse_weight * (recon - x).pow(2).mean()
             + cfg.ssim_weight * (1 - s)
             + cfg.kl_weight * kl
