@@ -182,9 +182,10 @@ def changed_settings(
     """What differs between the config a checkpoint was written under and the run resuming it,
     as 'name: old -> new' lines. Some changes are legitimate (more --steps extends a run; the
     schedule then follows the new total); a change to a `fixed` setting (the architecture) is
-    a ValueError that names the checkpoint, not a shape mismatch deep in load_state_dict."""
+    a ValueError that names the checkpoint, not a shape mismatch deep in load_state_dict.
+    Settings newer than the checkpoint show as changed from '(absent)'."""
     current = _jsonable(current)
-    changed = {k: (saved[k], v) for k, v in current.items() if k in saved and saved[k] != v}
+    changed = {k: (saved.get(k, "(absent)"), v) for k, v in current.items() if saved.get(k) != v}
     for name in fixed:
         if name in changed:
             old, new = changed[name]
