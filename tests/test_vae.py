@@ -176,17 +176,17 @@ def test_resume_equals_uninterrupted(world_manifest, tmp_path):
     assert (tmp_path / "b" / "model" / "model.safetensors").exists()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, None], ids=["int", "term", "after"])
 def test_signal_stops_with_a_checkpoint_of_that_step(world_manifest, tmp_path, sig):
-    """Ctrl-C or SIGTERM at step 4 (checkpoints every 3) keeps step 4, not 3, and the run
-    resumed from it ends where an uninterrupted run ends."""
+    """Ctrl-C or SIGTERM at step 4, or --stop-after 4 (checkpoints every 3), keeps step 4,
+    not 3, and the run resumed from it ends where an uninterrupted run ends."""
 
     def signal_at_4(log):
-        if log.step == 4:
+        if log.step == 4 and sig is not None:
             os.kill(os.getpid(), sig)
 
     full = [log.loss for log in _six_steps(world_manifest, tmp_path / "a").run().logs]
-    with StopOnSignal() as stop:
+    with StopOnSignal(after=None if sig else 4) as stop:
         stopped = _six_steps(world_manifest, tmp_path / "b").run(signal_at_4, stop)
     assert stopped.stopped_early and stopped.model_dir is None
     assert not (tmp_path / "b" / "model").exists()

@@ -39,6 +39,13 @@ WARMUP_OPTION = typer.Option(None, "--warmup", min=0, help="Steps of linear lear
 LR_DECAY_OPTION = typer.Option(
     None, "--lr-decay", help="After warm-up: constant, or cosine down to a tenth at --steps."
 )
+STOP_AFTER_OPTION = typer.Option(
+    None,
+    "--stop-after",
+    min=1,
+    help="Stop after this step with a checkpoint, as Ctrl-C does, keeping the schedule of "
+    "--steps (a run in stages; rerun without it to go on).",
+)
 
 
 def report_stopped_early(step: int, out: Path) -> None:

@@ -8,6 +8,7 @@ import typer
 
 from sorakit.cli.data import (
     LR_DECAY_OPTION,
+    STOP_AFTER_OPTION,
     WARMUP_OPTION,
     console,
     progress_bar,
@@ -88,6 +89,7 @@ def train(
     lr: float = typer.Option(None, "--lr", help="AdamW learning rate."),
     warmup: int = WARMUP_OPTION,
     lr_decay: str = LR_DECAY_OPTION,
+    stop_after: int = STOP_AFTER_OPTION,
     grad_accum: int = typer.Option(None, "--grad-accum", min=1, help="Batches per step."),
     bf16: bool = typer.Option(None, "--bf16/--fp32", help="Autocast matmuls to bfloat16."),
     parallel: str = typer.Option(
@@ -145,7 +147,7 @@ def train(
     on_sample = None
     if config.sample_every:
         from sorakit.pipeline.pipeline import sample_during_training as on_sample
-    with StopOnSignal() as stop, progress_bar(disable=not info.main) as bar:
+    with StopOnSignal(stop_after) as stop, progress_bar(disable=not info.main) as bar:
         task = bar.add_task("training", total=config.steps, completed=trainer.step)
 
         def on_step(log) -> None:

@@ -8,6 +8,7 @@ import typer
 
 from sorakit.cli.data import (
     LR_DECAY_OPTION,
+    STOP_AFTER_OPTION,
     WARMUP_OPTION,
     console,
     progress_bar,
@@ -34,6 +35,7 @@ def train_vae(
     lr: float = typer.Option(None, "--lr", help="AdamW learning rate."),
     warmup: int = WARMUP_OPTION,
     lr_decay: str = LR_DECAY_OPTION,
+    stop_after: int = STOP_AFTER_OPTION,
     edge_weight: float = typer.Option(
         None,
         "--edge-weight",
@@ -88,7 +90,7 @@ def train_vae(
             trainer.resume()
     except (ValueError, OSError) as exc:
         raise typer.BadParameter(str(exc)) from None
-    with StopOnSignal() as stop, progress_bar() as bar:
+    with StopOnSignal(stop_after) as stop, progress_bar() as bar:
         task = bar.add_task("training VAE", total=config.steps, completed=trainer.step)
 
         def on_step(log) -> None:

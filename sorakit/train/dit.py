@@ -377,7 +377,7 @@ class DiTTrainer:
                     writer.add_scalar(f"train/{key}", getattr(log, key), log.step)
             if on_step is not None:
                 on_step(log)
-            if stop is not None and stop.requested(self.info):
+            if stop is not None and stop.requested(self.info, self.step):
                 result.stopped_early = True
                 self.save()
                 break

@@ -20,12 +20,14 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class StopOnSignal:
-    """`with StopOnSignal() as stop:` ... `if stop.requested(info): save and leave`.
+    """`with StopOnSignal() as stop:` ... `if stop.requested(info, step): save and leave`.
 
-    Handlers are installed only on the main thread (Python allows no other) and the previous
-    ones come back on exit."""
+    `after` also stops once `step` reaches it, as a signal would: a run staged in parts keeps
+    the learning-rate schedule of its full `--steps`. Handlers are installed only on the main
+    thread (Python allows no other) and the previous ones come back on exit."""
 
-    def __init__(self) -> None:
+    def __init__(self, after: int | None = None) -> None:
+        self.after = after
         self._asked = False
         self._previous: dict[int, object] = {}
 
@@ -47,11 +49,13 @@ class StopOnSignal:
         name = signal.Signals(signum).name
         logger.warning("%s: stopping after this step with a checkpoint (again to stop now)", name)
 
-    def requested(self, info: DistInfo | None = None) -> bool:
-        """True once any rank has been signalled; every rank must call it at the same step,
-        because under torchrun the ranks get the signal at different moments."""
+    def requested(self, info: DistInfo | None = None, step: int | None = None) -> bool:
+        """True once any rank has been signalled, or `step` has reached `after`; every rank
+        must call it at the same step, because under torchrun the ranks get the signal at
+        different moments."""
+        asked = self._asked or (None not in (self.after, step) and step >= self.after)
         if info is None or info.world_size == 1:
-            return self._asked
-        flag = torch.tensor([int(self._asked)], device=info.device)
+            return asked
+        flag = torch.tensor([int(asked)], device=info.device)
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)
         return bool(flag.item())

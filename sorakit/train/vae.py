@@ -270,7 +270,7 @@ class VAETrainer:
                         writer.add_scalar(f"train/{key}", value, log.step)
             if on_step is not None:
                 on_step(log)
-            if stop is not None and stop.requested():
+            if stop is not None and stop.requested(step=self.step):
                 result.stopped_early = True
                 self.save()
                 break
