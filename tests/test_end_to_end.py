@@ -40,6 +40,9 @@ def test_world_to_video(tmp_path):
     assert (cache / "shard-00000.safetensors").stat().st_mtime_ns == before
 
     run = tmp_path / "run"
+    staged = _ok("train", "--preset", "tiny", "--data", cache, "--out", run, "--steps", 4,
+                 "--stop-after", 2)  # fmt: skip
+    assert "stopped at step 2" in staged.output and not (run / "model").exists()
     _ok("train", "--preset", "tiny", "--data", cache, "--out", run, "--steps", 4)
     model = tmp_path / "model"
     _ok("build-model", "--vae", tmp_path / "vae", "--transformer", run / "model", "--out", model,

@@ -48,14 +48,17 @@ STOP_AFTER_OPTION = typer.Option(
 )
 
 
-def report_stopped_early(step: int, out: Path) -> None:
-    """After Ctrl-C or SIGTERM: say where the run is kept, and exit as interrupted (130)."""
+def report_stopped_early(step: int, out: Path, after: int | None = None) -> None:
+    """After Ctrl-C or SIGTERM (exit 130, interrupted) or reaching --stop-after `after` (exit
+    0, a stage done; every rank agrees on this): say where the run is kept."""
+    signalled = after is None or step < after
+    again = "the same command" if signalled else "without --stop-after"
     console.print(
         f"stopped at step {step}; its checkpoint is in {out / 'checkpoints'}. "
-        "Rerun the same command to continue.",
+        f"Rerun {again} to continue.",
         highlight=False,
     )
-    raise typer.Exit(130)
+    raise typer.Exit(130 if signalled else 0)
 
 
 def progress_bar(disable: bool = False) -> Progress:

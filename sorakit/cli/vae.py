@@ -103,7 +103,7 @@ def train_vae(
     if result.skipped:
         console.print(f"skipped {result.skipped} unreadable samples")
     if result.stopped_early:
-        report_stopped_early(trainer.step, trainer.out)
+        report_stopped_early(trainer.step, trainer.out, stop_after)
     print(result.model_dir)
 
 
