@@ -1,5 +1,7 @@
 """Evaluations of one suite side by side: a Markdown table of every category and the
-continuation errors, one column per `sorakit eval world` output folder.
+continuation errors, one column per `sorakit eval world` output folder. Two rows more count the
+gravity and throw videos whose fitted acceleration is within 10% of the world's (the layout
+issue's bound; the verdicts allow 20%, and a throw also needs a clean parabola).
 
     python benchmarks/side_by_side.py outputs/eval-text outputs/eval-planned [--names A B]
 """
@@ -20,11 +22,21 @@ def table(folders: list[Path], names: list[str]) -> str:
             s = run["scores"].get(category)
             cells.append(f"{100 * s['score']:.1f}% ({s['passed']}/{s['total']})" if s else "-")
         lines.append(f"| {category} | " + " | ".join(cells) + " |")
+    for category in ("gravity", "throw"):
+        cells = [_within(run, category, 0.1) for run in runs]
+        lines.append(f"| {category}: fitted g within 10% | " + " | ".join(cells) + " |")
     for key in ("model", "detector", "freeze", "constant_velocity"):
         cells = [run["continuation"].get(key) for run in runs]
         text = [f"{c:.4f}" if isinstance(c, float) else "-" for c in cells]
         lines.append(f"| continuation error: {key} | " + " | ".join(text) + " |")
     return "\n".join(lines)
+
+
+def _within(run: dict, category: str, tolerance: float) -> str:
+    """How many of the category's videos fit an acceleration within `tolerance` (relative)."""
+    errors = [v["verdicts"][category]["value"] for v in run["videos"] if v["category"] == category]
+    close = sum(1 for e in errors if e is not None and e <= tolerance)
+    return f"{close}/{len(errors)}" if errors else "-"
 
 
 def main() -> None:
