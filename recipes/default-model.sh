@@ -8,6 +8,7 @@ PY=".venv/bin/python"
 VAE_STEPS="${VAE_STEPS:-1200}"
 DIT_STEPS="${DIT_STEPS:-750}"        # text-only transformer
 LAYOUT_STEPS="${LAYOUT_STEPS:-1750}" # then with layout input (planning)
+TUNE_STEPS="${TUNE_STEPS:-2000}"     # then on the continued VAE's latents
 REFINER_STEPS="${REFINER_STEPS:-600}"
 
 # 1. World clips for the VAE: five aspect ratios, images and videos; last 300 held out.
@@ -21,6 +22,19 @@ tail -300 outputs/vae-data/manifest.jsonl > outputs/vae-data/val.jsonl
 $S train-vae --manifest outputs/vae-data/train.jsonl --val-manifest outputs/vae-data/val.jsonl \
   --out outputs/vae-f --model world-f --steps "$VAE_STEPS" --lr 3e-4 --warmup 100 \
   --lr-decay cosine --checkpoint-every 100
+
+# 2b. The VAE continued from vae-f's last checkpoint into outputs/vae-f2, in the stages it was
+#     run: towards 3200 steps (stopped at 1241), towards 2600 (stopped at 1791), then to 2400
+#     with the edge term (L1 of spatial gradients, for the outlines of small objects). Each
+#     resume follows the new --steps' cosine schedule from the step it stops at.
+mkdir -p outputs/vae-f2/checkpoints
+cp -r outputs/vae-f/checkpoints/step-0001200 outputs/vae-f2/checkpoints/
+VAE2=(--manifest outputs/vae-data/train.jsonl --val-manifest outputs/vae-data/val.jsonl
+  --out outputs/vae-f2 --model world-f --lr 3e-4 --warmup 100 --lr-decay cosine
+  --checkpoint-every 100)
+$S train-vae "${VAE2[@]}" --steps 3200 --stop-after 1241
+$S train-vae "${VAE2[@]}" --steps 2600 --stop-after 1791
+$S train-vae "${VAE2[@]}" --steps 2400 --edge-weight 0.3
 
 # 3. Clips for the transformer: mixed sizes, 8 and 16 fps, images, 9 and 17 frames, plus more
 #    at the evaluation's own setting (64x64, 8 fps, 17 frames).
@@ -40,19 +54,23 @@ with out.open("w") as f:
             f.write(json.dumps(row) + "\n")
 PY
 
-# 4. Latents and caption embeddings, once.
+# 4. Latents and caption embeddings, once per VAE: vae-f's for the first two transformer
+#    stages, vae-f2's for the last.
 $S preprocess --manifest outputs/dit-train.jsonl --vae outputs/vae-f/model --out outputs/dit-cache-f
+$S preprocess --manifest outputs/dit-train.jsonl --vae outputs/vae-f2/model --out outputs/dit-cache-f2
 
 # 5. The transformer (about 4.2M parameters, packed 2048-token sequences): first text only
 #    (model "world-text"), then with layout maps from the clips' annotations, one occupancy
 #    channel per pixel frame (model "world-lf"; the layout dropped for half the clips), starting
-#    from those weights.
+#    from those weights; then on vae-f2's latents, from those weights again, with cosine decay.
 $S train --data outputs/dit-cache-f --out outputs/dit-run-f --model world-text --steps "$DIT_STEPS"
 $S train --data outputs/dit-cache-f --out outputs/dit-layout-lf --model world-lf \
   --init outputs/dit-run-f/model --steps "$LAYOUT_STEPS" --checkpoint-every 100
+$S train --data outputs/dit-cache-f2 --out outputs/dit-layout-lf2 --model world-lf \
+  --init outputs/dit-layout-lf/model --steps "$TUNE_STEPS" --lr-decay cosine --checkpoint-every 100
 
 # 6. The model folder, then its evaluation (text-only and planned, side by side).
-$S build-model --vae outputs/vae-f/model --transformer outputs/dit-layout-lf/model \
+$S build-model --vae outputs/vae-f2/model --transformer outputs/dit-layout-lf2/model \
   --out sorakit/assets/default-model --recipe recipes/default-model.sh
 $S eval world --model default --no-planning --seeds 4 --out outputs/eval-text
 $S eval world --model default --planning --seeds 4 --out outputs/eval-planned
@@ -68,12 +86,12 @@ keep = [r for r in rows if r["fps"] == 16.0 and r["num_frames"] in (9, 17)][:150
 with open("outputs/tr-train.jsonl", "w") as f:
     f.writelines(json.dumps(r) + "\n" for r in keep)
 PY
-$S preprocess --manifest outputs/tr-train.jsonl --out outputs/tr-cache --vae outputs/vae-f/model \
+$S preprocess --manifest outputs/tr-train.jsonl --out outputs/tr-cache --vae outputs/vae-f2/model \
   --refiner temporal
 $S data synth --out outputs/sr-data --num 800 --size 128x128,96x128,128x96 --fps 16 \
   --frames 1,9 --seed 77
 $S preprocess --manifest outputs/sr-data/manifest.jsonl --out outputs/sr-cache \
-  --vae outputs/vae-f/model --buckets world128 --refiner spatial
+  --vae outputs/vae-f2/model --buckets world128 --refiner spatial
 for kind in tr sr; do
   $S train --data outputs/$kind-cache --out outputs/$kind-run --preset world-refiner \
     --init outputs/dit-run-f/model --pack-tokens 1024 --steps "$REFINER_STEPS" --lr 3e-4 \
