@@ -48,16 +48,18 @@ STOP_AFTER_OPTION = typer.Option(
 )
 
 
-def report_stopped_early(step: int, out: Path, after: int | None = None) -> None:
+def report_stopped_early(step: int, out: Path, after: int | None = None, show: bool = True) -> None:
     """After Ctrl-C or SIGTERM (exit 130, interrupted) or reaching --stop-after `after` (exit
-    0, a stage done; every rank agrees on this): say where the run is kept."""
+    0, a stage done; every rank agrees on this): say where the run is kept (if `show`: under
+    torchrun only the main rank speaks, every rank exits with the same code)."""
     signalled = after is None or step < after
     again = "the same command" if signalled else "without --stop-after"
-    console.print(
-        f"stopped at step {step}; its checkpoint is in {out / 'checkpoints'}. "
-        f"Rerun {again} to continue.",
-        highlight=False,
-    )
+    if show:
+        console.print(
+            f"stopped at step {step}; its checkpoint is in {out / 'checkpoints'}. "
+            f"Rerun {again} to continue.",
+            highlight=False,
+        )
     raise typer.Exit(130 if signalled else 0)
 
 

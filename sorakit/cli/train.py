@@ -158,9 +158,7 @@ def train(
 
         result = trainer.run(on_step, on_sample, stop)
     if result.stopped_early:
-        if info.main:
-            report_stopped_early(trainer.step, trainer.out, stop_after)
-        raise typer.Exit(130)
+        report_stopped_early(trainer.step, trainer.out, stop_after, show=info.main)
     if info.main:
         print(result.model_dir)
 

@@ -291,7 +291,8 @@ def make_generator(
             raise ValueError(f"unknown corruption {name!r}; known: {', '.join(CORRUPTIONS)}")
         return GroundTruth(name)
     if model.startswith("vae:"):
-        return VAERoundTrip(_load_vae(Path(model.removeprefix("vae:"))), model.removeprefix("vae:"))
+        path = model.removeprefix("vae:")
+        return VAERoundTrip(_load_vae(Path(path)), path)
     if model == "default" or Path(model).is_dir():
         from sorakit.pipeline import TextToVideoPipeline
 
