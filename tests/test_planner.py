@@ -18,6 +18,7 @@ from sorakit.planner import PlanError, Substituter, check_plan, make_plan, parse
 from sorakit.planner.from_frames import plan_from_frames
 from sorakit.world.captions import make_caption
 from sorakit.world.clip import frame_times, render_clip, render_scene
+from sorakit.world.events import event_visible
 from sorakit.world.sampling import GroupSpec, SceneSpec, sample_scene
 from sorakit.world.scene import GRAVITY
 
@@ -105,6 +106,32 @@ def test_planned_fall_follows_gravity():
     before = [k for k in range(len(accel)) if (k + 2) / 32.0 < landing]
     assert before
     np.testing.assert_allclose(accel[before], GRAVITY * 64, rtol=0.02)
+
+
+def test_plans_pick_layouts_where_the_motion_shows_inside_the_clip():
+    # A mover placed against the wall it heads for turns round at once: the sampler's first
+    # layout for some seeds. The plan must show the asked direction for the first half second.
+    prompt = parse("a red ball moves right")
+    spec = SceneSpec(tuple(prompt.groups))
+    times = frame_times(8.0, 17)
+    hidden = [
+        s
+        for s in range(40)
+        if not event_visible("move", sample_scene(s, 1.0, 2.0, spec)[1], 0, times)
+    ]
+    assert hidden  # the case the planner has to avoid does occur
+    for seed in hidden[:3]:
+        plan = make_plan(prompt, 64, 64, fps=8.0, num_frames=17, seed=seed)
+        xs = np.array([_centres(plan, f)[0][0] for f in range(5)])  # the first half second
+        assert np.all(np.diff(xs) > 0), (seed, xs)
+        assert not any("shows it in part" in a for a in plan["assumed"])
+
+
+def test_a_clip_too_short_for_the_motion_is_planned_with_a_note():
+    plan = make_plan(parse("a red ball falls"), 64, 64, fps=8.0, num_frames=3, seed=0)
+    assert any("shows it in part" in a for a in plan["assumed"])
+    image = make_plan(parse("a red ball falls"), 64, 64, fps=8.0, num_frames=1, seed=0)
+    assert not any("shows it in part" in a for a in image["assumed"])
 
 
 def test_impossible_and_broken_plans_raise_plan_errors(tmp_path):

@@ -16,6 +16,7 @@ import numpy as np
 
 from sorakit.world.captions import make_caption
 from sorakit.world.clip import clip_duration, frame_times
+from sorakit.world.events import event_visible
 from sorakit.world.physics import Trajectory
 from sorakit.world.sampling import GroupSpec, SceneSpec, sample_scene
 from sorakit.world.scene import Relation, Scene
@@ -174,25 +175,13 @@ def _spec(category: str, i: int, rng: np.random.Generator) -> SceneSpec:
 
 
 def _observable(category: str, item: SuiteItem) -> bool:
-    """Whether the prompted fact can be seen in the clip: a mover travels half a second before
-    any wall, a fall and a throw span five frames before landing with no wall in between, a
-    collision happens with three frames on each side."""
-    scene, traj = item.simulated
-    times = frame_times(item.fps, item.num_frames)
-    if category == "motion":
-        velocity = traj.sample(times[times <= 0.5 + 1e-9])[1][:, 0]  # (t, 2)
-        return bool(np.all(np.sign(velocity) == np.sign(velocity[0])))
-    if category in ("gravity", "throw"):
-        landing = traj.first_landing[0]
-        if not (np.isfinite(landing) and (times < landing).sum() >= 5):
-            return False
-        vx = traj.velocities[traj.times < landing, 0, 0]
-        return bool(np.all(np.sign(vx) == np.sign(vx[0])))  # no wall bounce in the flight
-    if category == "collision":
-        vx = traj.sample(times)[1][:, 0, 0]
-        flips = np.flatnonzero(np.sign(vx[1:]) != np.sign(vx[:-1]))
-        return bool(flips.size and 3 <= flips[0] <= item.num_frames - 5)
-    return True
+    """Whether the prompted fact can be seen in the clip (`sorakit.world.events`: the
+    prompted object's motion, which is the first object's)."""
+    motion = {"motion": "move", "gravity": "fall", "throw": "thrown", "collision": "collide"}
+    if category not in motion:
+        return True
+    _, traj = item.simulated
+    return event_visible(motion[category], traj, 0, frame_times(item.fps, item.num_frames))
 
 
 def _item_seed(suite: str, category: str, split: str, index: int, attempt: int) -> int:

@@ -28,12 +28,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from sorakit.data.layout import LayoutError, box_track
 from sorakit.fileio import atomic_write
 from sorakit.planner.parse import Parse
 from sorakit.world.captions import make_caption
-from sorakit.world.clip import annotate, clip_duration
+from sorakit.world.clip import annotate, clip_duration, frame_times
+from sorakit.world.events import events_visible
+from sorakit.world.physics import Trajectory
 from sorakit.world.sampling import SceneSamplingError, SceneSpec, sample_scene
+from sorakit.world.scene import Scene
 
 PLAN_KIND = "sorakit-plan"
 
@@ -42,21 +47,30 @@ class PlanError(ValueError):
     """A prompt that cannot be laid out, or a plan file that is not a plan."""
 
 
+PLAN_TRIES = 20  # layouts tried for one whose events all show inside the clip
+
+
 def make_plan(
     parsed: Parse, width: int, height: int, fps: float, num_frames: int, seed: int = 0
 ) -> dict[str, Any]:
     """Lay out `parsed` on a canvas (positions and velocities sampled until every stated
-    relation and event holds), simulate it with the world's physics, and return the plan."""
+    relation and event holds, preferring a layout where every motion can be seen inside the
+    clip: `sorakit.world.events`), simulate it with the world's physics, and return the plan."""
     if not parsed.groups:
         raise PlanError(f"nothing to plan in {parsed.prompt!r}: no object named")
     spec = SceneSpec(
         tuple(parsed.groups), relations=tuple(parsed.relations), sequence=parsed.sequence
     )
-    duration = clip_duration(fps, num_frames)
     try:
-        scene, trajectory = sample_scene(seed, aspect=width / height, duration=duration, spec=spec)
+        scene, trajectory, shown = _visible_layout(spec, width / height, fps, num_frames, seed)
     except SceneSamplingError as err:
         raise PlanError(f"cannot lay out {parsed.prompt!r} on {width}x{height}: {err}") from None
+    assumed = list(parsed.assumed)
+    if not shown:
+        assumed.append(
+            f"no layout in {PLAN_TRIES} tries shows every motion inside "
+            f"{num_frames} frames at {fps:g} fps; this one shows it in part"
+        )
     caption = make_caption(scene, trajectory, seed)
     plan = annotate(scene, trajectory, width, height, fps, num_frames, caption, "plan")
     return {
@@ -66,9 +80,31 @@ def make_plan(
         "understood": parsed.understood,
         "unplaced": list(parsed.unplaced),
         "substitutions": dict(parsed.substitutions),
-        "assumed": list(parsed.assumed),
+        "assumed": assumed,
         **plan,
     }
+
+
+def _visible_layout(
+    spec: SceneSpec, aspect: float, fps: float, num_frames: int, seed: int
+) -> tuple[Scene, Trajectory, bool]:
+    """The first of `PLAN_TRIES` sampled layouts whose motions all show inside the clip (the
+    first try uses `seed` itself), or the first layout and False. An image shows no motion,
+    so it takes the first layout."""
+    duration = clip_duration(fps, num_frames)
+    times = frame_times(fps, num_frames)
+    first = sample_scene(seed, aspect=aspect, duration=duration, spec=spec)
+    if num_frames == 1 or events_visible(*first, times):
+        return *first, True
+    for attempt in range(1, PLAN_TRIES):
+        key = int(np.random.SeedSequence([seed, attempt]).generate_state(1)[0] & 0x7FFFFFFF)
+        try:
+            scene, trajectory = sample_scene(key, aspect=aspect, duration=duration, spec=spec)
+        except SceneSamplingError:
+            continue
+        if events_visible(scene, trajectory, times):
+            return scene, trajectory, True
+    return *first, False
 
 
 def save_plan(plan: dict[str, Any], path: str | Path) -> Path:
