@@ -85,6 +85,39 @@ def test_every_rendered_object_pixel_is_inside_the_layout():
     assert (m[1] > 0).float().mean() < 0.6  # and the layout is not the whole canvas
 
 
+@pytest.mark.parametrize("shape, area", [("circle", np.pi / 4), ("triangle", 0.5), ("square", 1)])
+def test_shape_fill_covers_the_outline_area_inside_the_box(shape, area):
+    # A 20x20 px box on 5x5 px cells: 16 cells, of which the outline covers `area`.
+    track = box_track(_annotation([(10, 0, 30, 20)], shape=shape))
+    m = layout_map(track, (1, 4, 8), fps=8.0, temporal_factor=4, fill="shape")
+    assert m[1].sum().item() == pytest.approx(16 * area, rel=0.02)
+    assert m[1, 0, :, :2].sum() == 0 and m[1, 0, :, 6:].sum() == 0  # nothing outside the box
+    if shape == "circle":
+        assert m[1, 0, 0, 2] < 0.6 and m[1, 0, 1, 3] == 1  # a cut corner, a full middle cell
+
+
+def test_shape_fill_matches_the_rendered_objects_better_than_boxes():
+    # Rendered at 256 px (16 px per cell of a 16x16 grid) so that thresholding the
+    # anti-aliased edge pixels hardly matters.
+    clips = (render_clip(seed=s, width=256, height=256, fps=8.0, num_frames=1) for s in range(50))
+    shapes = lambda c: {o["shape"] for o in c.annotation["objects"]}  # noqa: E731
+    clip = next(c for c in clips if {"circle", "triangle"} <= shapes(c))
+    drawn = np.abs(clip.frames[0].astype(int) - np.array(BACKGROUND)).sum(-1) > 30  # (H, W)
+    truth = torch.from_numpy(drawn.reshape(16, 16, 16, 16).mean(axis=(1, 3))).float()
+    track = box_track(clip.annotation)
+    error = {
+        fill: (layout_map(track, (1, 16, 16), 8.0, 1, fill=fill)[1, 0] - truth).abs().sum().item()
+        for fill in ("box", "shape")
+    }
+    assert error["shape"] < 0.5 * error["box"], error
+
+
+def test_a_transformer_names_its_layout_fill():
+    assert DIT_PRESETS["world-lfs"].layout_fill == "shape"
+    with pytest.raises(ValueError, match="layout_fill"):
+        replace(DIT_PRESETS["world-lf"], layout_fill="blob")
+
+
 def test_bad_annotation_raises_layout_error():
     with pytest.raises(LayoutError):
         box_track({"frames": []})

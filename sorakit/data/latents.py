@@ -256,16 +256,18 @@ class LatentDataset:
                 self._tracks[index] = None
         return self._tracks[index]
 
-    def layout(self, index: int, dropped: bool = False, frames: int = 1) -> torch.Tensor:
+    def layout(
+        self, index: int, dropped: bool = False, frames: int = 1, fill: str = "box"
+    ) -> torch.Tensor:
         """The clip's layout map on its latent grid, with `frames` occupancy channels per
-        latent frame (`sorakit.data.layout`); the empty map when `dropped` or the clip has no
-        annotation."""
+        latent frame and cells covered by each object's `fill` (`sorakit.data.layout`); the
+        empty map when `dropped` or the clip has no annotation."""
         row = self.rows[index]
         track = None if dropped else self.track(index)
         if track is None:
             return empty_layout(row.shape[1:], frames)
         tf = self.meta["temporal_factor"]
-        return layout_map(track, row.shape[1:], row.fps, tf, frames)
+        return layout_map(track, row.shape[1:], row.fps, tf, frames, fill)
 
     def group_keys(self) -> list[tuple]:
         """One key per clip that batches may not mix: latent shape and frame rate."""

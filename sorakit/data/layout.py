@@ -18,6 +18,10 @@ streak, as a block-mean latent does (`LAYOUT_CHANNELS`, the `world` transformer'
 `frames=tf` occupancy keeps one channel per pixel frame, so the order of the positions inside a
 latent frame (where a falling ball is on each of its frames) is given, not guessed; latent 0
 repeats frame 0 on every one. This matches a VAE whose latent keeps each frame (`world-f`).
+
+What covers a cell is the object's box (`fill="box"`), or its outline inside the box
+(`fill="shape"`: a disc, an upright triangle or the square itself), so that the map shows a
+small disc's cut corners on the coarse latent grid instead of leaving them to the shape channel.
 """
 
 from __future__ import annotations
@@ -97,19 +101,59 @@ def _coverage(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
     return oy[:, :, None] * ox[:, None, :]
 
 
+SUBSAMPLES = 8  # per cell side, for the covered fraction of a curved or slanted outline
+
+
+def _inside(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Whether box coordinates (u right, v down, both 0..1 across the box) are inside the
+    world's `shape` that fills the box: the disc, or the upright triangle (apex top centre)."""
+    if shape == "circle":
+        return (2 * u - 1) ** 2 + (2 * v - 1) ** 2 <= 1
+    return np.abs(u - 0.5) <= v / 2  # triangle
+
+
+def _shape_coverage(boxes: np.ndarray, shapes: np.ndarray, height: int, width: int) -> np.ndarray:
+    """As `_coverage`, but of each object's outline inside its box (`layout_fill="shape"`):
+    a disc leaves its box's corner cells partly empty, a triangle its upper corners."""
+    cover = _coverage(boxes, height, width)
+    n = SUBSAMPLES
+    for k, (box, shape) in enumerate(zip(boxes, shapes, strict=True)):
+        if SHAPES[shape] == "square" or np.isnan(box).any():
+            continue  # a square is its box, exactly
+        x0, y0, x1, y1 = box
+        c0, c1 = max(int(np.floor(x0 * width)), 0), min(int(np.ceil(x1 * width)), width)
+        r0, r1 = max(int(np.floor(y0 * height)), 0), min(int(np.ceil(y1 * height)), height)
+        if c0 >= c1 or r0 >= r1:
+            continue
+        xs = (c0 + (np.arange((c1 - c0) * n) + 0.5) / n) / width  # sample points, fractions
+        ys = (r0 + (np.arange((r1 - r0) * n) + 0.5) / n) / height
+        u = ((xs - x0) / (x1 - x0))[None, :]
+        v = ((ys - y0) / (y1 - y0))[:, None]
+        hit = _inside(SHAPES[shape], u, v) & (u >= 0) & (u <= 1) & (v >= 0) & (v <= 1)
+        cover[k, r0:r1, c0:c1] = hit.reshape(r1 - r0, n, c1 - c0, n).mean(axis=(1, 3))
+    return cover
+
+
+LAYOUT_FILLS = ("box", "shape")
+
+
 def layout_map(
     track: BoxTrack,
     latent_shape: tuple[int, int, int],
     fps: float,
     temporal_factor: int,
     frames: int = 1,
+    fill: str = "box",
 ) -> torch.Tensor:
     """(layout_channels(frames), T, H, W) map for a latent of `latent_shape` whose video runs
     at `fps` from time 0; each pixel frame takes the annotated frame nearest in time. `frames`
     is 1 (occupancy averaged over a latent frame's pixel frames) or `temporal_factor` (one
-    occupancy channel each)."""
+    occupancy channel each). `fill` is what covers a cell: the object's `box`, or its
+    `shape` (the outline of its colour and shape inside the box)."""
     if frames not in (1, temporal_factor):
         raise ValueError(f"layout frames must be 1 or the temporal factor {temporal_factor}")
+    if fill not in LAYOUT_FILLS:
+        raise ValueError(f"layout fill must be one of {LAYOUT_FILLS}, not {fill!r}")
     n_latent, height, width = latent_shape
     out = np.zeros((layout_channels(frames), n_latent, height, width), dtype=np.float32)
     out[0] = 1.0
@@ -119,7 +163,12 @@ def layout_map(
         covers = []
         for j in pixel:
             nearest = int(np.abs(track.times - j / fps).argmin())
-            covers.append(_coverage(track.boxes[nearest], height, width))
+            boxes = track.boxes[nearest]
+            covers.append(
+                _coverage(boxes, height, width)
+                if fill == "box"
+                else _shape_coverage(boxes, track.shapes, height, width)
+            )
         if k == 0:
             covers *= temporal_factor  # latent 0 is frame 0 alone: it fills every place
         cover = np.mean(covers, axis=0)  # (K, H, W) over the latent frame

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sorakit.data.layout import LAYOUT_CHANNELS, layout_channels
+from sorakit.data.layout import LAYOUT_CHANNELS, LAYOUT_FILLS, layout_channels
 from sorakit.models.persist import load_model, save_model
 from sorakit.models.tokens import TokenBatch
 
@@ -39,11 +39,14 @@ class DiTConfig:
     ref_fps: float = 8.0  # temporal rotary positions count latent frames at this frame rate
     layout_channels: int = 0  # > 0: tokens also read a layout map (`sorakit.data.layout`)
     layout_frames: int = 1  # the map's occupancy channels per latent frame (1 or the VAE's tf)
+    layout_fill: str = "box"  # what covers a layout cell: an object's "box" or its "shape"
     cond_channels: int = 0  # > 0: a refiner, reading the base's latent (`sorakit.cascade`)
 
     def __post_init__(self) -> None:
         if self.dim % self.heads or (self.dim // self.heads) % 2:
             raise ValueError(f"dim {self.dim} must split into {self.heads} heads of even size")
+        if self.layout_fill not in LAYOUT_FILLS:
+            raise ValueError(f"layout_fill must be one of {LAYOUT_FILLS}, not {self.layout_fill!r}")
         if self.layout_channels and self.layout_channels != layout_channels(self.layout_frames):
             raise ValueError(
                 f"a layout with {self.layout_frames} occupancy frames has "
@@ -74,6 +77,15 @@ DIT_PRESETS: dict[str, DiTConfig] = {
     "world-lf": DiTConfig(
         dim=192, depth=6, heads=3, layout_channels=layout_channels(4), layout_frames=4
     ),
+    # "world-lf" with layout cells covered by each object's outline, not its box.
+    "world-lfs": DiTConfig(
+        dim=192,
+        depth=6,
+        heads=3,
+        layout_channels=layout_channels(4),
+        layout_frames=4,
+        layout_fill="shape",
+    ),  # fmt: skip
     # The same without layout input (text only): the first stage of the default model's recipe.
     "world-text": DiTConfig(dim=192, depth=6, heads=3),
     # The cascade's spatial and temporal refiners: the world transformer reading the base

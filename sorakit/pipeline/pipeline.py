@@ -328,8 +328,10 @@ class TextToVideoPipeline:
         layout = None
         if plan is not None:
             track = box_track(plan)
-            tf, frames = self.vae.temporal_factor, self.transformer.config.layout_frames
-            layout = layout_map(track, shape[2:], r.fps, tf, frames)[None]
+            cfg = self.transformer.config
+            tf = self.vae.temporal_factor
+            layout = layout_map(track, shape[2:], r.fps, tf, cfg.layout_frames, cfg.layout_fill)
+            layout = layout[None]
         return generate_latents(
             self.transformer, noise, texts, uncond, r.fps, steps=r.steps, guidance=r.guidance,
             sampler=r.sampler, given=given, given_frames=given_frames, init=init,

@@ -266,7 +266,9 @@ class DiTTrainer:
             text = self.data.text.batch([row.caption])[0][0]
             g = clip_generator(cfg.seed, step, index)
             layout = (
-                self.data.layout(index, frames=mcfg.layout_frames) if mcfg.layout_channels else None
+                self.data.layout(index, frames=mcfg.layout_frames, fill=mcfg.layout_fill)
+                if mcfg.layout_channels
+                else None
             )
             low = self.data.low(index) if mcfg.cond_channels else None
             s, target, mask = make_training_sample(
@@ -407,7 +409,7 @@ def _init_from(model: DiT, folder: str) -> None:
     trained = DiT.from_pretrained(folder)
     mine, theirs = asdict(model.config), asdict(trained.config)
     # Extra inputs may differ: a refiner from a base, a layout model from a text-only one.
-    inputs = ("layout_channels", "layout_frames", "cond_channels")
+    inputs = ("layout_channels", "layout_frames", "layout_fill", "cond_channels")
     differ = {k for k in mine if mine[k] != theirs[k] and k not in inputs}
     if differ:
         raise ValueError(f"--init {folder}: its config differs in {sorted(differ)}")
