@@ -87,3 +87,33 @@ def test_vocab_lists_every_caption_word(tmp_path):
         "white",
     }
     assert {"ball", "box", "then", "left", "bounces"} <= set(vocab["words"])
+
+
+def test_reconstruct_uses_the_shipped_vae_and_keeps_size_and_rate(tmp_path):
+    from sorakit.data.video import read_video, write_video
+    from sorakit.world.clip import render_clip
+
+    clip = render_clip(seed=1, width=40, height=24, fps=12.0, num_frames=6)
+    write_video(tmp_path / "in.mp4", clip.frames, 12.0)
+    result = runner.invoke(
+        app, ["reconstruct", str(tmp_path / "in.mp4"), "--out", str(tmp_path / "o.mp4")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "40x24, 5 frames: PSNR" in result.output  # cropped to 1 + 4k frames
+    out = read_video(tmp_path / "o.mp4")
+    assert out.frames.shape == (5, 24, 40, 3) and out.fps == 12.0
+
+    bad = runner.invoke(
+        app,
+        [
+            "reconstruct",
+            str(tmp_path / "in.mp4"),
+            "--out",
+            str(tmp_path / "x.mp4"),
+            "--model",
+            str(tmp_path),
+        ],
+    )
+    said = " ".join(bad.output.replace("│", " ").split())  # unwrap the error box
+    assert bad.exit_code != 0 and "not a VAE or model folder" in said
+    assert "Traceback" not in bad.output

@@ -107,24 +107,22 @@ def train_vae(
     print(result.model_dir)
 
 
-def _load_vae(model: Path | None):
-    from sorakit.models.vae import CausalVAE
+VAE_HELP = "A VAE folder or a model folder (default: the shipped model's VAE)."
 
-    if model is None:
-        raise typer.BadParameter(
-            "give --model PATH (a folder written by train-vae); the shipped "
-            "default model arrives with the pipeline issue"
-        )
+
+def _load_vae(model: Path | None):
+    from sorakit.pipeline import load_vae
+
     try:
-        return CausalVAE.from_pretrained(model)
-    except (ValueError, OSError) as exc:
+        return load_vae(model)
+    except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
 
 
 def reconstruct(
     video: Path = typer.Argument(..., help="Any video or image."),
     out: Path = typer.Option(..., "--out", help="Output .mp4 (or .png for an image)."),
-    model: Path = typer.Option(None, "--model", help="A saved VAE folder."),
+    model: Path = typer.Option(None, "--model", help=VAE_HELP),
     chunk: int = typer.Option(2, "--chunk", min=1, help="Latent frames per chunk (memory)."),
 ) -> None:
     """Encode and decode a video at its own size and frame rate (cropped to the nearest size the
@@ -165,7 +163,7 @@ def _crop_to_valid(frames, config):
 
 def eval_vae(
     manifest: Path = typer.Option(..., "--manifest", help="Clips to reconstruct."),
-    model: Path = typer.Option(None, "--model", help="A saved VAE folder."),
+    model: Path = typer.Option(None, "--model", help=VAE_HELP),
     limit: int = typer.Option(None, "--limit", min=1, help="Only the first N clips."),
 ) -> None:
     """PSNR and SSIM of reconstructions over a manifest: one line per clip, then the mean."""

@@ -292,7 +292,12 @@ def make_generator(
         return GroundTruth(name)
     if model.startswith("vae:"):
         path = model.removeprefix("vae:")
-        return VAERoundTrip(_load_vae(Path(path)), path)
+        from sorakit.pipeline import load_vae
+
+        try:
+            return VAERoundTrip(load_vae(path), path)
+        except ValueError as exc:
+            raise ValueError(f"--model vae:{path}: {exc}") from None
     if model == "default" or Path(model).is_dir():
         from sorakit.pipeline import TextToVideoPipeline
 
@@ -303,17 +308,3 @@ def make_generator(
         f"'groundtruth', 'corrupt:NAME' ({', '.join(CORRUPTIONS)}), 'vae:PATH', or --videos DIR "
         "with one video per prompt."
     )
-
-
-def _load_vae(folder: Path):
-    """A VAE folder (config.json names a VAE) or a model folder's `vae/` part."""
-    from sorakit.models.vae import CausalVAE
-    from sorakit.pipeline import DEFAULT_MODEL
-
-    folder = DEFAULT_MODEL if str(folder) == "default" else folder
-    if (folder / "vae").is_dir():
-        folder = folder / "vae"
-    try:
-        return CausalVAE.from_pretrained(folder)
-    except (ValueError, OSError) as exc:
-        raise ValueError(f"--model vae:{folder}: {exc}") from None

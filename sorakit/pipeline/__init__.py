@@ -6,6 +6,7 @@ from sorakit.pipeline.pipeline import (
     GenerationError,
     PipelineConfig,
     TextToVideoPipeline,
+    load_vae,
 )
 
 __all__ = [
@@ -14,4 +15,5 @@ __all__ = [
     "GenerationError",
     "PipelineConfig",
     "TextToVideoPipeline",
+    "load_vae",
 ]

@@ -170,6 +170,18 @@ def _check_parts_fit(vae: CausalVAE, transformer: DiT) -> None:
         )
 
 
+def load_vae(path: str | Path | None = None) -> CausalVAE:
+    """A VAE from a VAE folder, a model folder (its `vae/`), or None or "default" (the shipped
+    default model's); raises ValueError naming the folder when none is there."""
+    folder = DEFAULT_MODEL if path is None or str(path) == "default" else Path(path)
+    if (folder / "vae").is_dir():
+        folder = folder / "vae"
+    try:
+        return CausalVAE.from_pretrained(folder)
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"{folder}: not a VAE or model folder ({exc})") from None
+
+
 class TextToVideoPipeline:
     def __init__(
         self,
