@@ -9,6 +9,7 @@ VAE_STEPS="${VAE_STEPS:-1200}"
 DIT_STEPS="${DIT_STEPS:-750}"        # text-only transformer
 LAYOUT_STEPS="${LAYOUT_STEPS:-1750}" # then with layout input (planning)
 TUNE_STEPS="${TUNE_STEPS:-2000}"     # then on the continued VAE's latents
+FILL_STEPS="${FILL_STEPS:-3000}"     # then with layout cells covered by outlines, not boxes
 REFINER_STEPS="${REFINER_STEPS:-600}"
 
 # 1. World clips for the VAE: five aspect ratios, images and videos; last 300 held out.
@@ -62,15 +63,19 @@ $S preprocess --manifest outputs/dit-train.jsonl --vae outputs/vae-f2/model --ou
 # 5. The transformer (about 4.2M parameters, packed 2048-token sequences): first text only
 #    (model "world-text"), then with layout maps from the clips' annotations, one occupancy
 #    channel per pixel frame (model "world-lf"; the layout dropped for half the clips), starting
-#    from those weights; then on vae-f2's latents, from those weights again, with cosine decay.
+#    from those weights; then on vae-f2's latents, from those weights again, with cosine decay;
+#    then with layout cells covered by each object's outline instead of its box (model
+#    "world-lfs"), from those weights, with cosine decay (75 min).
 $S train --data outputs/dit-cache-f --out outputs/dit-run-f --model world-text --steps "$DIT_STEPS"
 $S train --data outputs/dit-cache-f --out outputs/dit-layout-lf --model world-lf \
   --init outputs/dit-run-f/model --steps "$LAYOUT_STEPS" --checkpoint-every 100
 $S train --data outputs/dit-cache-f2 --out outputs/dit-layout-lf2 --model world-lf \
   --init outputs/dit-layout-lf/model --steps "$TUNE_STEPS" --lr-decay cosine --checkpoint-every 100
+$S train --data outputs/dit-cache-f2 --out outputs/dit-layout-lfs --model world-lfs \
+  --init outputs/dit-layout-lf2/model --steps "$FILL_STEPS" --lr-decay cosine --checkpoint-every 100
 
 # 6. The model folder, then its evaluation (text-only and planned, side by side).
-$S build-model --vae outputs/vae-f2/model --transformer outputs/dit-layout-lf2/model \
+$S build-model --vae outputs/vae-f2/model --transformer outputs/dit-layout-lfs/model \
   --out sorakit/assets/default-model --recipe recipes/default-model.sh
 $S eval world --model default --no-planning --seeds 4 --out outputs/eval-text
 $S eval world --model default --planning --seeds 4 --out outputs/eval-planned

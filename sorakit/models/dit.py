@@ -72,12 +72,12 @@ DIT_PRESETS: dict[str, DiTConfig] = {
     # each latent frame's pixel frames (the default model before `world-lf`).
     "world": DiTConfig(dim=192, depth=6, heads=3, layout_channels=LAYOUT_CHANNELS),
     # "world" with occupancy per pixel frame (4 per latent frame), for a VAE whose latent keeps
-    # every frame (`world-f`): a plan then says where a falling ball is on each frame. The
-    # default model's transformer.
+    # every frame (`world-f`): a plan then says where a falling ball is on each frame.
     "world-lf": DiTConfig(
         dim=192, depth=6, heads=3, layout_channels=layout_channels(4), layout_frames=4
     ),
-    # "world-lf" with layout cells covered by each object's outline, not its box.
+    # "world-lf" with layout cells covered by each object's outline, not its box: the default
+    # model's transformer (a small disc's cut corners are in the map, not left to guessing).
     "world-lfs": DiTConfig(
         dim=192,
         depth=6,
