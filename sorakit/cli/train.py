@@ -78,8 +78,8 @@ def train(
     model: str = typer.Option(
         None,
         "--model",
-        help="Transformer: tiny, world-text, world, world-lf (the default model's), "
-        "world-refiner, base, large.",
+        help="Transformer: tiny, world-text, world, world-lf, world-lfs (the default "
+        "model's), world-refiner, base, large.",
     ),
     steps: int = typer.Option(None, "--steps", min=1, help="Total optimizer steps."),
     batch_size: int = typer.Option(None, "--batch-size", min=1, help="Clips per step, all GPUs."),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -63,6 +63,9 @@ class DiTConfig:
         return self.in_channels * self.patch_volume
 
 
+_WORLD_LF = DiTConfig(
+    dim=192, depth=6, heads=3, layout_channels=layout_channels(4), layout_frames=4
+)
 DIT_PRESETS: dict[str, DiTConfig] = {
     # For tests: runs in milliseconds.
     "tiny": DiTConfig(
@@ -73,19 +76,10 @@ DIT_PRESETS: dict[str, DiTConfig] = {
     "world": DiTConfig(dim=192, depth=6, heads=3, layout_channels=LAYOUT_CHANNELS),
     # "world" with occupancy per pixel frame (4 per latent frame), for a VAE whose latent keeps
     # every frame (`world-f`): a plan then says where a falling ball is on each frame.
-    "world-lf": DiTConfig(
-        dim=192, depth=6, heads=3, layout_channels=layout_channels(4), layout_frames=4
-    ),
+    "world-lf": _WORLD_LF,
     # "world-lf" with layout cells covered by each object's outline, not its box: the default
     # model's transformer (a small disc's cut corners are in the map, not left to guessing).
-    "world-lfs": DiTConfig(
-        dim=192,
-        depth=6,
-        heads=3,
-        layout_channels=layout_channels(4),
-        layout_frames=4,
-        layout_fill="shape",
-    ),  # fmt: skip
+    "world-lfs": replace(_WORLD_LF, layout_fill="shape"),
     # The same without layout input (text only): the first stage of the default model's recipe.
     "world-text": DiTConfig(dim=192, depth=6, heads=3),
     # The cascade's spatial and temporal refiners: the world transformer reading the base
