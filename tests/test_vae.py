@@ -235,3 +235,45 @@ def test_per_frame_shortcut_carries_each_frames_cell_colour():
     means = torch.nn.functional.avg_pool3d(x, (1, sf, sf))
     expected = means.repeat_interleave(sf, 3).repeat_interleave(sf, 4)
     torch.testing.assert_close(vae.decode(vae.encode(x)), expected, atol=1e-4, rtol=1e-4)
+
+
+def test_decoder_only_fine_tuning_keeps_the_latent_space(world_manifest, tmp_path):
+    """--init --decoder-only: the encoder and the latent normalisation come out bit for bit as
+    they went in (a transformer trained on those latents stays valid); the decoder trains."""
+    trained = _tiny_trainer(world_manifest, tmp_path, steps=2).run().model_dir
+    start = CausalVAE.from_pretrained(trained)
+    with torch.no_grad():  # a normalisation that refitting on the data would change
+        start.latent_shift.add_(0.5)
+        start.latent_scale.mul_(2.0)
+    base = tmp_path / "base"
+    start.save_pretrained(base)
+    tuned = (
+        _tiny_trainer(
+            world_manifest, tmp_path / "tuned", steps=3, init=str(base), decoder_only=True
+        )
+        .run()
+        .model_dir
+    )
+    end = CausalVAE.from_pretrained(tuned)
+    before, after = start.state_dict(), end.state_dict()
+    for name in before:
+        same = torch.equal(before[name], after[name])
+        assert same == (not name.startswith("decoder.")), name
+
+
+def test_decoder_only_needs_a_model_of_the_same_architecture(world_manifest, tmp_path):
+    with pytest.raises(ValueError, match="--init"):
+        make_config("tiny", manifest=str(world_manifest), out=str(tmp_path), decoder_only=True)
+    other = CausalVAE(MIXED)
+    other.save_pretrained(tmp_path / "mixed")
+    with pytest.raises(ValueError, match="not a 'tiny' VAE"):
+        _tiny_trainer(world_manifest, tmp_path / "x", init=str(tmp_path / "mixed"))
+
+
+def test_normalisation_is_fitted_when_a_run_ends_at_an_epochs_end(world_manifest, tmp_path):
+    """The run reads one batch past its last step, so a run of (epoch - 1) steps leaves its
+    epoch with no batch; the fit goes on into the next epoch (it once fitted nothing)."""
+    epoch = len(_tiny_trainer(world_manifest, tmp_path / "probe").sampler)
+    for steps in (epoch - 1, epoch):
+        run = _tiny_trainer(world_manifest, tmp_path / str(steps), steps=steps).run()
+        assert CausalVAE.from_pretrained(run.model_dir).latent_scale.ne(1).all(), steps

@@ -51,6 +51,17 @@ def train_vae(
     checkpoint_every: int = typer.Option(None, "--checkpoint-every", min=1),
     workers: int = typer.Option(None, "--workers", min=0, help="Data loader processes."),
     threads: int = typer.Option(None, "--threads", min=1, help="Torch threads."),
+    init: Path = typer.Option(
+        None,
+        "--init",
+        help="Start from a trained VAE folder of the same architecture (fine-tuning).",
+    ),
+    decoder_only: bool = typer.Option(
+        False,
+        "--decoder-only",
+        help="With --init: train the decoder alone. The encoder and latent normalisation stay "
+        "as they are, so transformers trained on that latent space stay valid.",
+    ),
     resume: bool = typer.Option(
         True,
         "--resume/--no-resume",
@@ -84,6 +95,8 @@ def train_vae(
             val_manifest=None if val_manifest is None else str(val_manifest),
             num_workers=workers,
             threads=threads,
+            init=None if init is None else str(init),
+            decoder_only=decoder_only or None,
         )
         trainer = VAETrainer(config)
         if resume:

@@ -9,6 +9,7 @@ from its last checkpoint.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -22,7 +23,7 @@ from sorakit.data.dataset import make_dataloader
 from sorakit.data.transforms import from_model_tensor
 from sorakit.data.video import write_video
 from sorakit.models.discriminator import PatchDiscriminator3D
-from sorakit.models.vae import VAE_PRESETS, CausalVAE, VAEConfig
+from sorakit.models.vae import VAE_PRESETS, CausalVAE
 from sorakit.train.checkpoint import (
     TrainingState,
     changed_settings,
@@ -76,9 +77,15 @@ class TrainVAEConfig:
     seed: int = 0
     num_workers: int = 0
     threads: int | None = None  # torch intra-op threads; None keeps torch's default
+    init: str | None = None  # a VAE folder to start from (same architecture)
+    # Train the decoder alone: the encoder and the latent normalisation stay as `init` has them,
+    # so the latent space, and every transformer trained on it, stays valid.
+    decoder_only: bool = False
 
     def __post_init__(self) -> None:
         check_decay(self.lr_decay)
+        if self.decoder_only and not self.init:
+            raise ValueError("decoder-only training needs a trained VAE to start from (--init)")
 
 
 TRAIN_VAE_PRESETS: dict[str, dict] = {
@@ -98,6 +105,22 @@ TRAIN_VAE_PRESETS: dict[str, dict] = {
 
 def make_config(preset: str, **overrides) -> TrainVAEConfig:
     return from_preset(TrainVAEConfig, TRAIN_VAE_PRESETS, preset, VAE_PRESETS, overrides)
+
+
+def _initial_model(config: TrainVAEConfig) -> CausalVAE:
+    """A fresh model of the preset, or `init`'s weights (its architecture must be the preset's);
+    with `decoder_only`, the encoder's parameters do not train."""
+    if not config.init:
+        return CausalVAE(VAE_PRESETS[config.model])
+    model = CausalVAE.from_pretrained(config.init)
+    if model.config != VAE_PRESETS[config.model]:
+        raise ValueError(
+            f"--init {config.init} is not a {config.model!r} VAE; "
+            "pass its architecture with --model"
+        )
+    if config.decoder_only:
+        model.encoder.requires_grad_(False)
+    return model
 
 
 @dataclass
@@ -128,10 +151,9 @@ class VAETrainer:
             torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)
         np.random.seed(config.seed)
-        vae_config: VAEConfig = VAE_PRESETS[config.model]
-        self.model = CausalVAE(vae_config)
+        self.model = _initial_model(config)
         self.opt = torch.optim.AdamW(
-            self.model.parameters(),
+            [p for p in self.model.parameters() if p.requires_grad],
             lr=config.lr,
             betas=(0.9, 0.99),
             weight_decay=config.weight_decay,
@@ -188,7 +210,13 @@ class VAETrainer:
 
     # --- one step ---
     def _losses(self, x: torch.Tensor) -> tuple[torch.Tensor, StepLog, torch.Tensor]:
-        recon, post = self.model(x)
+        if self.config.decoder_only:
+            self.model.encoder.eval()  # frozen: no graph through it
+            with torch.no_grad():
+                post = self.model.posterior(x)
+            recon = self.model.decode(post.sample())
+        else:
+            recon, post = self.model(x)
         cfg = self.config
         l1 = (recon - x).abs().mean()
         s = ssim(recon, x)
@@ -229,7 +257,7 @@ class VAETrainer:
         loss, log, recon = self._losses(x)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        torch.nn.utils.clip_grad_norm_(self.opt.param_groups[0]["params"], self.config.grad_clip)
         self.opt.step()
         # The discriminator learns after the generator's step: its loss graph used its weights.
         if self.disc is not None and self.step >= self.config.adv_start:
@@ -316,12 +344,20 @@ class VAETrainer:
 
     @torch.no_grad()
     def finish(self, batches: int = 8) -> Path:
-        """Fit the latent normalisation on a few training batches and save the model."""
+        """Save the model, with its latent normalisation fitted on a few training batches
+        (unless only the decoder trained: then the latent space is `init`'s)."""
         self.model.eval()
+        if not self.config.decoder_only:
+            self._fit_normalisation(batches)
+        folder = self.out / "model"
+        self.model.save_pretrained(folder)
+        return folder
+
+    def _fit_normalisation(self, batches: int) -> None:
+        # From the data position on, across the epoch's end: the loader alone stops there, and
+        # a run that ended on an epoch's last batch once fitted nothing.
         means = []
-        for k, batch in enumerate(self.loader):
-            if k >= batches:
-                break
+        for batch in itertools.islice(self.batches(), batches):
             if batch["video"] is not None:
                 z = self.model.encode(batch["video"]) * self.model.latent_scale.view(1, -1, 1, 1, 1)
                 means.append(z.transpose(0, 1).flatten(1))  # (C, n) raw latent values
@@ -329,6 +365,3 @@ class VAETrainer:
             raw = torch.cat(means, dim=1) + self.model.latent_shift[:, None]
             self.model.latent_shift.copy_(raw.mean(1))
             self.model.latent_scale.copy_(raw.std(1).clamp_min(1e-3))
-        folder = self.out / "model"
-        self.model.save_pretrained(folder)
-        return folder
