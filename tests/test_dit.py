@@ -1,5 +1,7 @@
 """The diffusion transformer and its spacetime patches: round trips, packing, rotary time."""
 
+import math
+
 import pytest
 import torch
 
@@ -7,10 +9,12 @@ from sorakit.models.dit import (
     DIT_PRESETS,
     DiT,
     DiTConfig,
+    apply_rope,
     attention_layout,
     distinct_tokens,
     pooled,
     rope_axes,
+    rope_rotations,
 )
 from sorakit.models.tokens import (
     Sample,
@@ -73,6 +77,27 @@ def test_rope_axes_cover_head():
     for d in (16, 32, 64, 128):
         axes = rope_axes(d)
         assert sum(axes) == d and all(a % 2 == 0 and a > 0 for a in axes)
+
+
+def test_rope_rotates_pairs_so_scores_depend_on_relative_position():
+    head_dim, gen = 12, torch.Generator().manual_seed(0)
+    q, k = torch.randn(2, 1, 1, 1, head_dim, generator=gen)  # (B, N, heads, d) each
+
+    def rotated(x, pos):
+        return apply_rope(x, rope_rotations(torch.tensor([[pos]]), head_dim, 10000.0))
+
+    # The first pair turns by the time position itself (frequency 1), as a 2x2 rotation.
+    t = 0.7
+    pair = rotated(q, (t, 0.0, 0.0))[0, 0, 0, :2]
+    turn = torch.tensor([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
+    expected = turn @ q[0, 0, 0, :2]
+    torch.testing.assert_close(pair, expected)
+    # Norms are kept, and a query-key product sees only the offset between their positions.
+    torch.testing.assert_close(rotated(q, (3.0, 1.0, 2.0)).norm(), q.norm())
+    a = (rotated(q, (3.0, 1.0, 2.0)) * rotated(k, (1.0, 4.0, 0.0))).sum()
+    b = (rotated(q, (5.0, -2.0, 7.0)) * rotated(k, (3.0, 1.0, 5.0))).sum()
+    torch.testing.assert_close(a, b)
+    assert not torch.allclose(a, (rotated(q, (3.0, 1.0, 2.0)) * rotated(k, (1.0, 4.0, 1.0))).sum())
 
 
 def test_packed_equals_each_clip_alone():
