@@ -8,7 +8,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from sorakit.cascade import low_version, refined_shape, resample_latent
+from sorakit.cascade import low_version, refined_shape, refiner_input, upsample_video
 from sorakit.cascade.resample import low_video
 from sorakit.cli.main import app
 from sorakit.data.buckets import BucketConfig
@@ -24,13 +24,23 @@ from sorakit.world.clip import render_clip
 from sorakit.world.synth import SynthConfig, iter_clips
 
 
-def test_temporal_resampling_keeps_the_base_frames():
-    base = torch.randn(1, 4, 3, 2, 2)
-    up = resample_latent(base, refined_shape("temporal", (3, 2, 2)))
-    assert up.shape == (1, 4, 5, 2, 2)
-    torch.testing.assert_close(up[:, :, ::2], base)  # base frames on the even places
-    torch.testing.assert_close(up[:, :, 1], (base[:, :, 0] + base[:, :, 1]) / 2)
-    assert resample_latent(base, refined_shape("spatial", (3, 2, 2))).shape == (1, 4, 3, 4, 4)
+def test_temporal_upsampling_keeps_the_frames_and_blends_between():
+    video = torch.rand(1, 3, 3, 4, 4) * 2 - 1
+    up = upsample_video(video, "temporal")
+    assert up.shape == (1, 3, 5, 4, 4)
+    torch.testing.assert_close(up[:, :, ::2], video)  # the frames on the even places
+    torch.testing.assert_close(up[:, :, 3], (video[:, :, 1] + video[:, :, 2]) / 2)
+    flat = torch.full((1, 3, 2, 4, 6), 0.25)
+    torch.testing.assert_close(upsample_video(flat, "spatial"), torch.full((1, 3, 2, 8, 12), 0.25))
+
+
+@pytest.mark.parametrize("kind", ["spatial", "temporal"])
+def test_refiner_input_lands_on_the_refined_grid(kind):
+    """The low clip's own latent grid, refined, is the grid of what the refiner reads."""
+    vae = CausalVAE(VAE_PRESETS["tiny"]).eval()
+    low = torch.rand(1, 3, 5, 8, 12) * 2 - 1
+    base = vae.encode(low).shape[2:]
+    assert refiner_input(vae, low, kind).shape[2:] == refined_shape(kind, tuple(base))
 
 
 def test_world_pairs_are_the_same_scene_at_half_size_and_rate():
@@ -99,7 +109,7 @@ def test_refiner_cache_and_training(world_clips, tmp_path, kind):
     assert meta["refiner"] == kind and meta["clips"] == 6
     data = LatentDataset(tmp_path / "cache")
     latent, low = data[0][0], data.low(0)
-    assert tuple(latent.shape[1:]) == refined_shape(kind, tuple(low.shape[1:]))
+    assert low.shape == latent.shape  # the refiner's input lies on the clip's own grid
     cfg = make_config("tiny-refiner", data=str(tmp_path / "cache"), out=str(tmp_path / "run"),
                       steps=4, checkpoint_every=4)  # fmt: skip
     logs = DiTTrainer(cfg).run().logs

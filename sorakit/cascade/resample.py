@@ -1,9 +1,12 @@
-"""The one interface between cascade stages: a latent resampled to the next stage's grid.
+"""The one interface between cascade stages: a stage's video, upsampled in pixels to the next
+stage's size or frame rate and encoded, is what the refiner reads (`refiner_input`).
 
-A stage's output latent (B, C, t, h, w) becomes the refiner's input by `resample_latent` to
-the refined grid. Trilinear with aligned corners: for the temporal refiner (T = 2t - 1 latent
-frames at twice the frame rate) the base's latent frames land exactly on the even places and
-the odd ones start as their average; for the spatial refiner each cell spreads over 2x2.
+The upsampling is in pixels, not latents. The VAE folds 4 frames into a latent frame, so the
+latent frames of a clip at half the rate cover other moments than those at the full rate, and
+interpolating latents put every in-between frame at the wrong time: decoded, trilinear latents
+scored 24.2 dB on the in-between frames of held-out world clips, where blending the frames and
+encoding the blend scored 29.8 (the VAE's own round trip of the true frames: 31.1).
+Temporal: each new frame is the mean of its neighbours; spatial: bicubic, 2x.
 
 Training pairs (`low_video`): a world clip is rendered again from its seed at half the size
 (the same simulated scene, so the pair is exact), and at half the frame rate by taking every
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import Tensor
 
 KINDS = ("spatial", "temporal")
@@ -34,11 +38,26 @@ def refined_shape(kind: str, shape: tuple[int, int, int]) -> tuple[int, int, int
     return (t, 2 * h, 2 * w) if kind == "spatial" else (2 * t - 1, h, w)
 
 
-def resample_latent(z: Tensor, shape: tuple[int, int, int]) -> Tensor:
-    """(B, C, t, h, w) -> (B, C, *shape), trilinear with aligned corners."""
-    if tuple(z.shape[2:]) == tuple(shape):
-        return z
-    return F.interpolate(z, size=tuple(shape), mode="trilinear", align_corners=True)
+def upsample_video(video: Tensor, kind: str) -> Tensor:
+    """(B, C, T, H, W) video in [-1, 1] at twice the size (bicubic) or twice the frame rate
+    (2T - 1 frames: the originals on the even places, neighbours' means between them)."""
+    check_kind(kind)
+    if kind == "spatial":
+        frames = rearrange(video, "b c t h w -> (b t) c h w")
+        up = F.interpolate(frames, scale_factor=2, mode="bicubic", align_corners=False)
+        return rearrange(up, "(b t) c h w -> b c t h w", b=video.shape[0]).clamp(-1, 1)
+    b, c, t, h, w = video.shape
+    out = video.new_empty(b, c, 2 * t - 1, h, w)
+    out[:, :, ::2] = video
+    out[:, :, 1::2] = (video[:, :, :-1] + video[:, :, 1:]) / 2
+    return out
+
+
+@torch.no_grad()
+def refiner_input(vae, video: Tensor, kind: str) -> Tensor:
+    """What a refiner reads: the stage's video (B, C, T, H, W) upsampled in pixels and encoded,
+    a normalised latent on the refined grid."""
+    return vae.encode(upsample_video(video, kind))
 
 
 def low_version(video: Tensor, kind: str) -> Tensor:
@@ -55,9 +74,10 @@ def low_version(video: Tensor, kind: str) -> Tensor:
 
 
 def low_video(video: Tensor, kind: str, fps: float, world: dict | None = None) -> Tensor:
-    """The refiner's input clip for one (C, T, H, W) training clip at `fps`. `world`, the
-    clip's manifest row when it comes from the built-in world (with its `seed` and `split`),
-    has the scene rendered again at half the size."""
+    """The low version (C, T', H', W') of one (C, T, H, W) training clip at `fps`: half the
+    size or half the frame rate. `world`, the clip's manifest row when it comes from the
+    built-in world (with its `seed` and `split`), has the scene rendered again at half the
+    size."""
     if kind == "spatial" and world and "seed" in world and "annotation" in world:
         from sorakit.data.transforms import to_model_tensor
         from sorakit.world.clip import render_clip

@@ -7,8 +7,9 @@ A cache folder holds
 - `text.safetensors` + `text.json`: the caption embeddings (`TextEmbeddingCache`);
 - `meta.json`, written last: the VAE and text encoder the cache was made with.
 
-A refiner's cache (`refiner="spatial"` or `"temporal"`) also holds, under `KEY.low`, the latent
-of each clip's low version (`sorakit.cascade.low_video`): half the size, or half the frame rate.
+A refiner's cache (`refiner="spatial"` or `"temporal"`) also holds, under `KEY.low`, what the
+refiner reads for each clip: its low version (`sorakit.cascade.low_video`: half the size, or
+half the frame rate) upsampled back in pixels and encoded (`sorakit.cascade.refiner_input`).
 
 Latents are the VAE's normalised posterior means; clips keep their own frame rate (or one
 forced with `fps`), each resized to its nearest bucket.
@@ -111,6 +112,9 @@ def preprocess(
         "text_encoder": text_encoder.name,
         "text_dim": text_encoder.dim,
         "refiner": refiner,
+        # Refiner inputs were upsampled in latents before; those caches train refiners that
+        # read the wrong moments (sorakit.cascade.resample).
+        "refiner_input": "upsampled-pixels" if refiner else None,
     }
     write_meta(out, text, meta)
     return meta
@@ -149,10 +153,10 @@ def _encode_shard(
                 skipped += 1
                 continue
             if refiner:
-                from sorakit.cascade.resample import low_video
+                from sorakit.cascade.resample import low_video, upsample_video
 
-                world = part[indices[j]].extra
-                item["low"] = low_video(item["video"], refiner, rate, world)
+                low = low_video(item["video"], refiner, rate, part[indices[j]].extra)
+                item["low"] = upsample_video(low[None], refiner)[0]
             group = pending.setdefault(tuple(item["video"].shape), [])
             group.append((f"{start + indices[j]:07d}", item))
             if len(group) == encode_batch:

@@ -504,14 +504,24 @@ class TextToVideoPipeline:
     ) -> Tensor:
         """One cascade stage on latents (1, C, t, h, w); `r` gives the caption, the seed and
         the frame rate of the output (the spatial stage keeps the rate the temporal one made)."""
+        video = self.vae.decode(latents, chunk=4).clamp(-1, 1)
+        return self.refine_pixels(video, kind, r, on_step)
+
+    @torch.no_grad()
+    def refine_pixels(
+        self, video: Tensor, kind: str, r: Request, on_step: Callable[[], None] | None = None
+    ) -> Tensor:
+        """One cascade stage on a video (1, 3, T, H, W) in [-1, 1]: refined latents."""
+        from sorakit.cascade import refiner_input
         from sorakit.cascade.refine import refine
 
         if kind not in self.refiners:
             raise GenerationError(f"this model has no {kind} refiner")
-        # No guidance: the base latent already carries the content, and one pass per step
-        # keeps the refiners cheap.
+        cond = refiner_input(self.vae, video, kind)
+        # No guidance: the input already carries the content, and one pass per step keeps
+        # the refiners cheap.
         return refine(
-            self.refiners[kind], latents, kind, self.encode_text([r.prompt]), [], r.fps,
+            self.refiners[kind], cond, self.encode_text([r.prompt]), [], r.fps,
             steps=self.config.refiner_steps, guidance=1.0, seed=r.seed, on_step=on_step,
         )  # fmt: skip
 
@@ -535,9 +545,9 @@ class TextToVideoPipeline:
             raise GenerationError(f"interpolating needs at least {1 + tf} frames")
         r = Request(prompt or " ", "", width, height, 1 + (len(frames) - 1) // tf * tf, fps,
                     self.config.refiner_steps, 1.0, seed, "euler")  # fmt: skip
-        z = self.encode_frames(frames, r, fps)
+        video = to_model_tensor(self.prepare_frames(frames, r, fps))[None]
         out_fps = fps * 2 if kind == "temporal" else fps
-        latents = self.refine(z, kind, replace(r, fps=out_fps), on_step=on_step)
+        latents = self.refine_pixels(video, kind, replace(r, fps=out_fps), on_step=on_step)
         scale = 2 if kind == "spatial" else 1
         final = replace(r, width=width * scale, height=height * scale, fps=out_fps)
         return self._video(latents, final, f"refine-{kind}", input_frames=len(frames))

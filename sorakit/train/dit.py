@@ -188,12 +188,13 @@ def make_training_sample(
 def augmented_base(
     low: torch.Tensor, shape: tuple[int, int, int], aug_max: float, g: torch.Generator
 ) -> tuple[torch.Tensor, float]:
-    """A refiner's input in training: the base latent (C, t, h, w) resampled to `shape` and
-    noised to a level drawn from [0, aug_max] (noise augmentation, as in cascaded diffusion:
-    the refiner learns not to trust its input more than a real base output deserves)."""
-    from sorakit.cascade.resample import resample_latent
-
-    cond = resample_latent(low[None], shape)[0]
+    """A refiner's input in training: the low version's latent (C, T, H, W), already on the
+    clip's grid `shape`, noised to a level drawn from [0, aug_max] (noise augmentation, as in
+    cascaded diffusion: the refiner learns not to trust its input more than a real base output
+    deserves)."""
+    if tuple(low.shape[1:]) != tuple(shape):
+        raise ValueError(f"refiner input of shape {tuple(low.shape[1:])} for a clip of {shape}")
+    cond = low
     aug = float(torch.rand((), generator=g)) * aug_max
     return interpolate(cond, torch.randn(cond.shape, generator=g), aug), aug
 
@@ -219,6 +220,11 @@ class DiTTrainer:
         if base.cond_channels and not self.data.meta.get("refiner"):
             raise ValueError(
                 f"{config.data}: a refiner trains on a cache of pairs (preprocess --refiner)"
+            )
+        if base.cond_channels and self.data.meta.get("refiner_input") != "upsampled-pixels":
+            raise ValueError(
+                f"{config.data}: its refiner inputs were upsampled in latents, which puts "
+                "in-between frames at the wrong moments; run preprocess --refiner again"
             )
         torch.manual_seed(config.seed)  # the same initial weights on every rank
         self.model = DiT(self.model_config)
