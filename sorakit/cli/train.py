@@ -30,8 +30,8 @@ def preprocess(
     refiner: str = typer.Option(
         None,
         "--refiner",
-        help="spatial or temporal: also cache each clip's low version (half "
-        "the size or frame rate), to train that refiner.",
+        help="spatial or temporal: also cache what that refiner reads for each clip: its "
+        "low version (half the size or frame rate) upsampled back in pixels and encoded.",
     ),
 ) -> None:
     """Encode a manifest's clips with the VAE and its captions with the text encoder, once, so
