@@ -194,9 +194,8 @@ def augmented_base(
     deserves)."""
     if tuple(low.shape[1:]) != tuple(shape):
         raise ValueError(f"refiner input of shape {tuple(low.shape[1:])} for a clip of {shape}")
-    cond = low
     aug = float(torch.rand((), generator=g)) * aug_max
-    return interpolate(cond, torch.randn(cond.shape, generator=g), aug), aug
+    return interpolate(low, torch.randn(low.shape, generator=g), aug), aug
 
 
 class DiTTrainer:

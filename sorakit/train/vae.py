@@ -211,8 +211,7 @@ class VAETrainer:
     # --- one step ---
     def _losses(self, x: torch.Tensor) -> tuple[torch.Tensor, StepLog, torch.Tensor]:
         if self.config.decoder_only:
-            self.model.encoder.eval()  # frozen: no graph through it
-            with torch.no_grad():
+            with torch.no_grad():  # the encoder is frozen: no graph through it
                 post = self.model.posterior(x)
             recon = self.model.decode(post.sample())
         else:
@@ -257,7 +256,7 @@ class VAETrainer:
         loss, log, recon = self._losses(x)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.opt.param_groups[0]["params"], self.config.grad_clip)
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.opt.step()
         # The discriminator learns after the generator's step: its loss graph used its weights.
         if self.disc is not None and self.step >= self.config.adv_start:
