@@ -12,7 +12,9 @@ from sorakit.cascade import low_version, refined_shape, refiner_input, upsample_
 from sorakit.cascade.resample import low_video
 from sorakit.cli.main import app
 from sorakit.data.buckets import BucketConfig
+from sorakit.data.dataset import VideoDataset
 from sorakit.data.latents import LatentDataset, preprocess
+from sorakit.data.manifest import read_manifest
 from sorakit.data.transforms import to_model_tensor
 from sorakit.models.dit import DIT_PRESETS, DiT
 from sorakit.models.text import TextEncoder
@@ -110,6 +112,13 @@ def test_refiner_cache_and_training(world_clips, tmp_path, kind):
     data = LatentDataset(tmp_path / "cache")
     latent, low = data[0][0], data.low(0)
     assert low.shape == latent.shape  # the refiner's input lies on the clip's own grid
+    # ... and it is what the pipeline's refiner reads of the clip's low version
+    rows, _ = read_manifest(world_clips)
+    row = next(r for r in rows if str(r.path) == data.rows[0].source)
+    clip = VideoDataset([row], data.rows[0].fps, buckets=BucketConfig.preset("world64"))[0]
+    small = low_video(clip["video"], kind, data.rows[0].fps, row.extra)
+    expected = refiner_input(vae, small[None], kind)[0]
+    torch.testing.assert_close(low.float(), expected, atol=2e-3, rtol=2e-3)  # stored in fp16
     cfg = make_config("tiny-refiner", data=str(tmp_path / "cache"), out=str(tmp_path / "run"),
                       steps=4, checkpoint_every=4)  # fmt: skip
     logs = DiTTrainer(cfg).run().logs

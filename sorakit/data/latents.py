@@ -153,18 +153,17 @@ def _encode_shard(
                 skipped += 1
                 continue
             if refiner:
-                from sorakit.cascade.resample import low_video, upsample_video
+                from sorakit.cascade.resample import low_video
 
-                low = low_video(item["video"], refiner, rate, part[indices[j]].extra)
-                item["low"] = upsample_video(low[None], refiner)[0]
+                item["low"] = low_video(item["video"], refiner, rate, part[indices[j]].extra)
             group = pending.setdefault(tuple(item["video"].shape), [])
             group.append((f"{start + indices[j]:07d}", item))
             if len(group) == encode_batch:
-                _encode(vae, group, rate, tensors, records)
+                _encode(vae, group, rate, tensors, records, refiner)
                 group.clear()
         for group in pending.values():
             if group:
-                _encode(vae, group, rate, tensors, records)
+                _encode(vae, group, rate, tensors, records, refiner)
     records.sort(key=lambda r: r["key"])
     return tensors, records, skipped
 
@@ -178,13 +177,18 @@ def _pairable(video: torch.Tensor, refiner: str | None) -> bool:
     return True
 
 
-def _encode(vae, items: list, rate: float, tensors: dict, records: list) -> None:
-    """Encode clips of one shape in one batch; add their latents (and their low versions') and
+def _encode(
+    vae, items: list, rate: float, tensors: dict, records: list, refiner: str | None = None
+) -> None:
+    """Encode clips of one shape in one batch; add their latents (and, for a refiner, what it
+    reads of their low versions: `refiner_input`, the same function the pipeline calls) and
     rows to the shard."""
     latents = vae.encode(torch.stack([item["video"] for _, item in items]))
     lows = [None] * len(items)
-    if "low" in items[0][1]:
-        lows = list(vae.encode(torch.stack([item["low"] for _, item in items])))
+    if refiner:
+        from sorakit.cascade.resample import refiner_input
+
+        lows = list(refiner_input(vae, torch.stack([item["low"] for _, item in items]), refiner))
     for (key, item), latent, low in zip(items, latents, lows, strict=True):
         tensors[key] = latent.to(torch.float16).contiguous()
         record = {"key": key, "caption": item["caption"], "fps": rate,
