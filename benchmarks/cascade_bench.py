@@ -97,7 +97,7 @@ def temporal(pipe, clips: int) -> dict:
         for t in odd:
             a, b = lo[(t - 1) // 2], lo[(t + 1) // 2]
             repeat[t] = a
-            blend[t] = ((a.astype(np.uint16) + b) // 2).astype(np.uint8)
+            blend[t] = ((a.astype(np.uint16) + b + 1) // 2).astype(np.uint8)  # rounded
         outputs = {
             "repeat": repeat,
             "blend": blend,
