@@ -66,7 +66,8 @@ def world(
         "default",
         "--suite",
         help="Prompt suite: default (64x64, 8 fps, "
-        "17 frames), quick, wide (96x64), fine (128x128, 24 fps) or cascade (128x128, 16 fps).",
+        "17 frames), quick, wide (96x64), fine (128x128, 24 fps), cascade (128x128, 16 fps) or "
+        "cascade-temporal (64x64, 16 fps, 33 frames).",
     ),
     seeds: int = typer.Option(
         None,

@@ -82,6 +82,10 @@ SUITES: dict[str, SuiteConfig] = {
     "fine": SuiteConfig("fine", 128, 128, 24.0, 49, 8, context_frames=13),
     # Twice the default model's size and frame rate: what its cascade refiners are for.
     "cascade": SuiteConfig("cascade", 128, 128, 16.0, 17, 2, continuation=4),
+    # The default's size and length at twice its frame rate: the temporal refiner alone.
+    "cascade-temporal": SuiteConfig(
+        "cascade-temporal", 64, 64, 16.0, 33, 2, continuation=4, context_frames=9
+    ),
 }
 
 
