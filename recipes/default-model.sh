@@ -11,6 +11,7 @@ LAYOUT_STEPS="${LAYOUT_STEPS:-1750}" # then with layout input (planning)
 TUNE_STEPS="${TUNE_STEPS:-2000}"     # then on the continued VAE's latents
 FILL_STEPS="${FILL_STEPS:-3000}"     # then with layout cells covered by outlines, not boxes
 DECODER_STEPS="${DECODER_STEPS:-1200}" # the VAE's decoder alone, on the finished latent space
+DECODER2_STEPS="${DECODER2_STEPS:-1500}" # and once more, at a lower rate
 REFINER_STEPS="${REFINER_STEPS:-600}"
 
 # 1. World clips for the VAE: five aspect ratios, images and videos; last 300 held out.
@@ -39,11 +40,15 @@ $S train-vae "${VAE2[@]}" --steps 2600 --stop-after 1791
 $S train-vae "${VAE2[@]}" --steps 2400 --edge-weight 0.3
 
 # 2c. vae-f2's decoder alone fine-tuned (encoder and latent normalisation frozen, so every
-#     latent below, and every transformer trained on them, stays valid): outputs/vae-f3, the
-#     shipped VAE. About an hour.
+#     latent below, and every transformer trained on them, stays valid): outputs/vae-f3, then
+#     its decoder again at a lower rate: outputs/vae-f4, the shipped VAE. About two hours.
 $S train-vae --manifest outputs/vae-data/train.jsonl --val-manifest outputs/vae-data/val.jsonl \
   --out outputs/vae-f3 --model world-f --init outputs/vae-f2/model --decoder-only \
   --steps "$DECODER_STEPS" --lr 2e-4 --warmup 50 --lr-decay cosine --edge-weight 0.3 \
+  --checkpoint-every 100
+$S train-vae --manifest outputs/vae-data/train.jsonl --val-manifest outputs/vae-data/val.jsonl \
+  --out outputs/vae-f4 --model world-f --init outputs/vae-f3/model --decoder-only \
+  --steps "$DECODER2_STEPS" --lr 1.5e-4 --warmup 50 --lr-decay cosine --edge-weight 0.3 \
   --checkpoint-every 100
 
 # 3. Clips for the transformer: mixed sizes, 8 and 16 fps, images, 9 and 17 frames, plus more
@@ -84,7 +89,7 @@ $S train --data outputs/dit-cache-f2 --out outputs/dit-layout-lfs --model world-
   --init outputs/dit-layout-lf2/model --steps "$FILL_STEPS" --lr-decay cosine --checkpoint-every 100
 
 # 6. The model folder, then its evaluation (text-only and planned, side by side).
-$S build-model --vae outputs/vae-f3/model --transformer outputs/dit-layout-lfs/model \
+$S build-model --vae outputs/vae-f4/model --transformer outputs/dit-layout-lfs/model \
   --out sorakit/assets/default-model --recipe recipes/default-model.sh
 $S eval world --model default --no-planning --seeds 4 --out outputs/eval-text
 $S eval world --model default --planning --seeds 4 --out outputs/eval-planned
