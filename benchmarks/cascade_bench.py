@@ -4,8 +4,9 @@
   bicubic upsampling vs the spatial refiner; PSNR against the 128 px render. The VAE's own
   reconstruction of the 128 px render is printed beside them: no latent refiner can beat it.
 - Temporal: world clips at 16 fps; every other frame is the 8 fps clip. From it: repeating
-  frames, blending neighbours, and the temporal refiner; PSNR and object position error
-  (detector centre against the annotation, pixels) on the in-between frames.
+  frames, blending neighbours, and the temporal refiner; PSNR (mean over clips, and of the
+  error pooled over clips) and object position error (detector centre against the annotation,
+  pixels) on the in-between frames.
 - Speed: one video at twice the base's size and rate, by the cascade and by the base directly,
   interleaved, as a ratio.
 

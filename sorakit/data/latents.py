@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from sorakit.cascade.resample import low_video, refiner_input
 from sorakit.data.buckets import BucketBatchSampler, BucketConfig
 from sorakit.data.dataset import VideoDataset
 from sorakit.data.layout import BoxTrack, LayoutError, empty_layout, layout_map, read_track
@@ -153,8 +154,6 @@ def _encode_shard(
                 skipped += 1
                 continue
             if refiner:
-                from sorakit.cascade.resample import low_video
-
                 item["low"] = low_video(item["video"], refiner, rate, part[indices[j]].extra)
             group = pending.setdefault(tuple(item["video"].shape), [])
             group.append((f"{start + indices[j]:07d}", item))
@@ -186,8 +185,6 @@ def _encode(
     latents = vae.encode(torch.stack([item["video"] for _, item in items]))
     lows = [None] * len(items)
     if refiner:
-        from sorakit.cascade.resample import refiner_input
-
         lows = list(refiner_input(vae, torch.stack([item["low"] for _, item in items]), refiner))
     for (key, item), latent, low in zip(items, latents, lows, strict=True):
         tensors[key] = latent.to(torch.float16).contiguous()
