@@ -19,7 +19,7 @@ from sorakit.data.layout import (
 from sorakit.models.dit import DIT_PRESETS, DiT, DiTConfig
 from sorakit.models.text import TextEmbeddingCache
 from sorakit.models.tokens import Sample, pack, stack, to_latents
-from sorakit.train.dit import DiTTrainer, make_config
+from sorakit.train.dit import DiTTrainer, _init_from, make_config
 from sorakit.world.clip import render_clip
 from sorakit.world.vocab import BACKGROUND, COLOURS, SHAPES
 
@@ -73,6 +73,24 @@ def test_per_frame_occupancy_keeps_the_order_inside_a_latent_frame():
         layout_map(track, (2, 4, 8), fps=8.0, temporal_factor=4, frames=2)
     with pytest.raises(ValueError, match="channels"):
         DiTConfig(layout_channels=LAYOUT_CHANNELS, layout_frames=4)
+
+
+def test_per_frame_kinds_hold_each_frames_colour_and_shape():
+    # As above, with colour and shape per pixel frame too: on each frame the blue and square
+    # channels are where the box is on that frame (the occupancy), not a streak over all four.
+    boxes = [(0, 0, 5, 5), (5, 0, 10, 5), (5, 0, 10, 5), (10, 0, 15, 5), (10, 0, 15, 5)]
+    track = box_track(_annotation(boxes))
+    avg = layout_map(track, (2, 4, 8), fps=8.0, temporal_factor=4, frames=4)
+    per = layout_map(track, (2, 4, 8), fps=8.0, temporal_factor=4, frames=4, kind_frames=4)
+    assert per.shape == (layout_channels(4, 4), 2, 4, 8)
+    assert torch.equal(per[:5], avg[:5])  # present and occupancy unchanged
+    kinds = per[5:].unflatten(0, (len(COLOURS) + len(SHAPES), 4))  # (kind, frame, T, H, W)
+    for kind in (COLOURS.index("blue"), len(COLOURS) + SHAPES.index("square")):
+        assert torch.equal(kinds[kind], per[1:5])
+    assert kinds[COLOURS.index("red")].sum() == 0
+    torch.testing.assert_close(kinds.mean(1), avg[5:])
+    with pytest.raises(ValueError, match="kind_frames"):
+        layout_map(track, (2, 4, 8), fps=8.0, temporal_factor=4, frames=4, kind_frames=2)
 
 
 def test_every_rendered_object_pixel_is_inside_the_layout():
@@ -221,3 +239,37 @@ def test_init_rejects_another_architecture(tmp_path):
                       init=str(tmp_path / "other"))  # fmt: skip
     with pytest.raises(ValueError, match="dim"):
         DiTTrainer(cfg)
+
+
+def _tiny_layout_config(kind_frames: int) -> DiTConfig:
+    return replace(
+        DIT_PRESETS["tiny"], layout_channels=layout_channels(4, kind_frames), layout_frames=4,
+        layout_kind_frames=kind_frames,
+    )  # fmt: skip
+
+
+def test_init_spreads_averaged_kinds_to_per_frame_ones(tmp_path):
+    # A model reading averaged colour and shape channels, started from in a format with one
+    # channel per pixel frame, gives the same outputs on the same scene (then learns from there).
+    torch.manual_seed(0)
+    averaged = DiT(_tiny_layout_config(1))
+    with torch.no_grad():
+        for p in averaged.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    averaged.save_pretrained(tmp_path / "averaged")
+    per_frame = DiT(_tiny_layout_config(4))
+    _init_from(per_frame, str(tmp_path / "averaged"))
+    track = box_track(render_clip(seed=5, width=32, height=32, fps=8.0, num_frames=5).annotation)
+    s = _sample((2, 8, 8), layout=False, seed=1)
+    patch, ref = averaged.config.patch_size, averaged.config.ref_fps
+    outs = []
+    for model in (averaged, per_frame):
+        lay = layout_map(track, (2, 8, 8), 8.0, 4, **model.config.layout_format)
+        with torch.no_grad():
+            sample = Sample(s.latent, s.t, s.fps, s.text, lay)
+            outs.append(model.eval()(stack([sample], patch, ref)))
+    torch.testing.assert_close(outs[1], outs[0], atol=1e-5, rtol=1e-4)
+    one_frame = replace(DIT_PRESETS["tiny"], layout_channels=layout_channels(1, 4),
+                        layout_frames=1, layout_kind_frames=4)  # fmt: skip
+    with pytest.raises(ValueError, match="per-frame"):
+        _init_from(DiT(one_frame), str(tmp_path / "averaged"))

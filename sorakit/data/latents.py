@@ -262,17 +262,23 @@ class LatentDataset:
         return self._tracks[index]
 
     def layout(
-        self, index: int, dropped: bool = False, frames: int = 1, fill: str = "box"
+        self,
+        index: int,
+        dropped: bool = False,
+        frames: int = 1,
+        fill: str = "box",
+        kind_frames: int = 1,
     ) -> torch.Tensor:
-        """The clip's layout map on its latent grid, with `frames` occupancy channels per
-        latent frame and cells covered by each object's `fill` (`sorakit.data.layout`); the
-        empty map when `dropped` or the clip has no annotation."""
+        """The clip's layout map on its latent grid, with `frames` occupancy channels and
+        `kind_frames` per colour and shape per latent frame, cells covered by each object's
+        `fill` (`sorakit.data.layout`); the empty map when `dropped` or the clip has no
+        annotation."""
         row = self.rows[index]
         track = None if dropped else self.track(index)
         if track is None:
-            return empty_layout(row.shape[1:], frames)
+            return empty_layout(row.shape[1:], frames, kind_frames)
         tf = self.meta["temporal_factor"]
-        return layout_map(track, row.shape[1:], row.fps, tf, frames, fill)
+        return layout_map(track, row.shape[1:], row.fps, tf, frames, fill, kind_frames)
 
     def group_keys(self) -> list[tuple]:
         """One key per clip that batches may not mix: latent shape and frame rate."""

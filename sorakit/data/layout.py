@@ -18,6 +18,10 @@ streak, as a block-mean latent does (`LAYOUT_CHANNELS`, the `world` transformer'
 `frames=tf` occupancy keeps one channel per pixel frame, so the order of the positions inside a
 latent frame (where a falling ball is on each of its frames) is given, not guessed; latent 0
 repeats frame 0 on every one. This matches a VAE whose latent keeps each frame (`world-f`).
+`kind_frames` does the same for the colour and shape channels (`kind_frames` channels per kind,
+kind-major): averaged, a moving object's colour is a faint streak over its whole path, while a
+`world-f` latent holds each frame's cell colour; per frame, the map holds exactly the cell
+colours such a latent's shortcut channels carry.
 
 What covers a cell is the object's box (`fill="box"`), or its outline inside the box
 (`fill="shape"`: a disc, an upright triangle or the square itself), so that the map shows a
@@ -36,9 +40,10 @@ import torch
 from sorakit.world.vocab import COLOURS, SHAPES
 
 
-def layout_channels(frames: int = 1) -> int:
-    """Channels of a layout map with `frames` occupancy channels per latent frame."""
-    return 1 + frames + len(COLOURS) + len(SHAPES)
+def layout_channels(frames: int = 1, kind_frames: int = 1) -> int:
+    """Channels of a layout map with `frames` occupancy channels per latent frame and
+    `kind_frames` channels per colour and per shape."""
+    return 1 + frames + kind_frames * (len(COLOURS) + len(SHAPES))
 
 
 LAYOUT_CHANNELS = layout_channels(1)
@@ -144,20 +149,25 @@ def layout_map(
     temporal_factor: int,
     frames: int = 1,
     fill: str = "box",
+    kind_frames: int = 1,
 ) -> torch.Tensor:
-    """(layout_channels(frames), T, H, W) map for a latent of `latent_shape` whose video runs
-    at `fps` from time 0; each pixel frame takes the annotated frame nearest in time. `frames`
-    is 1 (occupancy averaged over a latent frame's pixel frames) or `temporal_factor` (one
-    occupancy channel each). `fill` is what covers a cell: the object's `box`, or its
-    `shape` (the outline of its colour and shape inside the box)."""
-    if frames not in (1, temporal_factor):
-        raise ValueError(f"layout frames must be 1 or the temporal factor {temporal_factor}")
+    """(layout_channels(frames, kind_frames), T, H, W) map for a latent of `latent_shape`
+    whose video runs at `fps` from time 0; each pixel frame takes the annotated frame nearest
+    in time. `frames` and `kind_frames` are 1 (occupancy, or colour and shape coverage,
+    averaged over a latent frame's pixel frames) or `temporal_factor` (one channel each).
+    `fill` is what covers a cell: the object's `box`, or its `shape` (the outline of its colour
+    and shape inside the box)."""
+    for name, n in (("frames", frames), ("kind_frames", kind_frames)):
+        if n not in (1, temporal_factor):
+            raise ValueError(f"layout {name} must be 1 or the temporal factor {temporal_factor}")
     if fill not in LAYOUT_FILLS:
         raise ValueError(f"layout fill must be one of {LAYOUT_FILLS}, not {fill!r}")
     n_latent, height, width = latent_shape
-    out = np.zeros((layout_channels(frames), n_latent, height, width), dtype=np.float32)
+    kinds = len(COLOURS) + len(SHAPES)
+    out = np.zeros((layout_channels(frames, kind_frames), n_latent, height, width), np.float32)
     out[0] = 1.0
-    kinds = 1 + frames  # first colour channel
+    # Object k's kinds: its colour, then its shape (an index into COLOURS + SHAPES).
+    object_kinds = (track.colours, len(COLOURS) + track.shapes)
     for k in range(n_latent):
         pixel = [0] if k == 0 else range(temporal_factor * (k - 1) + 1, temporal_factor * k + 1)
         covers = []
@@ -171,16 +181,33 @@ def layout_map(
             )
         if k == 0:
             covers *= temporal_factor  # latent 0 is frame 0 alone: it fills every place
-        cover = np.mean(covers, axis=0)  # (K, H, W) over the latent frame
-        if frames == 1:
-            out[1, k] = cover.sum(0)
-        else:
-            out[1:kinds, k] = np.stack([c.sum(0) for c in covers])
-        np.add.at(out[kinds : kinds + len(COLOURS), k], track.colours, cover)
-        np.add.at(out[kinds + len(COLOURS) :, k], track.shapes, cover)
+        covers = np.stack(covers)  # (tf, K, H, W)
+        occupancy = covers.sum(1) if frames > 1 else covers.sum(1).mean(0, keepdims=True)
+        out[1 : 1 + frames, k] = occupancy
+        per_kind = np.zeros((kinds, kind_frames, height, width), np.float32)
+        by_frame = covers if kind_frames > 1 else covers.mean(0, keepdims=True)  # (kf, K, H, W)
+        for obj_kinds in object_kinds:
+            np.add.at(per_kind, obj_kinds, by_frame.transpose(1, 0, 2, 3))
+        out[1 + frames :, k] = per_kind.reshape(kinds * kind_frames, height, width)
     return torch.from_numpy(np.clip(out, 0.0, 1.0))
 
 
-def empty_layout(latent_shape: tuple[int, int, int], frames: int = 1) -> torch.Tensor:
+def empty_layout(
+    latent_shape: tuple[int, int, int], frames: int = 1, kind_frames: int = 1
+) -> torch.Tensor:
     """The dropped layout: all zeros, `present` included."""
-    return torch.zeros(layout_channels(frames), *latent_shape)
+    return torch.zeros(layout_channels(frames, kind_frames), *latent_shape)
+
+
+def spread_kind_weights(weight: torch.Tensor, frames: int, kind_frames: int) -> torch.Tensor:
+    """A linear layer's weight (out, layout_channels(frames) * V) over averaged-kind maps, made
+    to read per-frame-kind maps (out, layout_channels(frames, kind_frames) * V) with the same
+    output: an averaged channel is the mean of its per-frame channels, so each per-frame channel
+    gets the averaged one's weights over `kind_frames` (exact while no cell's coverage of one
+    kind exceeds 1, where the map clips). V is the patch volume: channels are channel-major."""
+    base = 1 + frames
+    kinds = len(COLOURS) + len(SHAPES)
+    per_channel = weight.unflatten(1, (layout_channels(frames), -1))  # (out, S, V)
+    spread = per_channel[:, base:].repeat_interleave(kind_frames, dim=1) / kind_frames
+    assert spread.shape[1] == kinds * kind_frames
+    return torch.cat([per_channel[:, :base], spread], dim=1).flatten(1)

@@ -40,6 +40,7 @@ class DiTConfig:
     layout_channels: int = 0  # > 0: tokens also read a layout map (`sorakit.data.layout`)
     layout_frames: int = 1  # the map's occupancy channels per latent frame (1 or the VAE's tf)
     layout_fill: str = "box"  # what covers a layout cell: an object's "box" or its "shape"
+    layout_kind_frames: int = 1  # the map's channels per colour and shape per latent frame
     cond_channels: int = 0  # > 0: a refiner, reading the base's latent (`sorakit.cascade`)
 
     def __post_init__(self) -> None:
@@ -47,11 +48,20 @@ class DiTConfig:
             raise ValueError(f"dim {self.dim} must split into {self.heads} heads of even size")
         if self.layout_fill not in LAYOUT_FILLS:
             raise ValueError(f"layout_fill must be one of {LAYOUT_FILLS}, not {self.layout_fill!r}")
-        if self.layout_channels and self.layout_channels != layout_channels(self.layout_frames):
+        want = layout_channels(self.layout_frames, self.layout_kind_frames)
+        if self.layout_channels and self.layout_channels != want:
             raise ValueError(
-                f"a layout with {self.layout_frames} occupancy frames has "
-                f"{layout_channels(self.layout_frames)} channels, not {self.layout_channels}"
+                f"a layout with {self.layout_frames} occupancy frames and "
+                f"{self.layout_kind_frames} per colour and shape has {want} channels, "
+                f"not {self.layout_channels}"
             )
+
+    @property
+    def layout_format(self) -> dict:
+        """The keyword arguments of `layout_map` that give this transformer's layout maps."""
+        return dict(
+            frames=self.layout_frames, fill=self.layout_fill, kind_frames=self.layout_kind_frames
+        )
 
     @property
     def patch_volume(self) -> int:
@@ -80,6 +90,12 @@ DIT_PRESETS: dict[str, DiTConfig] = {
     # "world-lf" with layout cells covered by each object's outline, not its box: the default
     # model's transformer (a small disc's cut corners are in the map, not left to guessing).
     "world-lfs": replace(_WORLD_LF, layout_fill="shape"),
+    # "world-lfs" with colour and shape coverage per pixel frame too: the map then holds the
+    # cell colours a `world-f` latent carries on each frame, instead of a moving object's
+    # colour averaged into a faint streak.
+    "world-lfc": replace(
+        _WORLD_LF, layout_fill="shape", layout_kind_frames=4, layout_channels=layout_channels(4, 4)
+    ),
     # The same without layout input (text only): the first stage of the default model's recipe.
     "world-text": DiTConfig(dim=192, depth=6, heads=3),
     # The cascade's spatial and temporal refiners: the world transformer reading the base

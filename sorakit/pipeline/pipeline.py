@@ -163,11 +163,12 @@ def _check_parts_fit(vae: CausalVAE, transformer: DiT) -> None:
             f"the transformer reads {cfg.in_channels} latent channels, the VAE makes "
             f"{vae.latent_channels}: they were not trained together"
         )
-    if cfg.layout_channels and cfg.layout_frames not in (1, vae.temporal_factor):
-        raise ValueError(
-            f"the transformer's layout has {cfg.layout_frames} frames per latent frame; the "
-            f"VAE's latent frames hold {vae.temporal_factor}"
-        )
+    for frames in (cfg.layout_frames, cfg.layout_kind_frames) if cfg.layout_channels else ():
+        if frames not in (1, vae.temporal_factor):
+            raise ValueError(
+                f"the transformer's layout has {frames} frames per latent frame; the "
+                f"VAE's latent frames hold {vae.temporal_factor}"
+            )
 
 
 def load_vae(path: str | Path | None = None) -> CausalVAE:
@@ -342,7 +343,7 @@ class TextToVideoPipeline:
             track = box_track(plan)
             cfg = self.transformer.config
             tf = self.vae.temporal_factor
-            layout = layout_map(track, shape[2:], r.fps, tf, cfg.layout_frames, cfg.layout_fill)
+            layout = layout_map(track, shape[2:], r.fps, tf, **cfg.layout_format)
             layout = layout[None]
         return generate_latents(
             self.transformer, noise, texts, uncond, r.fps, steps=r.steps, guidance=r.guidance,

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from sorakit.data.latents import LatentDataset, PackedBatchSampler, latent_batch_sampler
+from sorakit.data.layout import spread_kind_weights
 from sorakit.diffusion import interpolate, sample_timesteps, shift_for_tokens, velocity_target
 from sorakit.models.dit import DIT_PRESETS, DiT, DiTConfig
 from sorakit.models.tokens import Sample, pack, patchify, per_token, stack, token_grid
@@ -270,11 +271,7 @@ class DiTTrainer:
             latent, row = self.data[index]
             text = self.data.text.batch([row.caption])[0][0]
             g = clip_generator(cfg.seed, step, index)
-            layout = (
-                self.data.layout(index, frames=mcfg.layout_frames, fill=mcfg.layout_fill)
-                if mcfg.layout_channels
-                else None
-            )
+            layout = self.data.layout(index, **mcfg.layout_format) if mcfg.layout_channels else None
             low = self.data.low(index) if mcfg.cond_channels else None
             s, target, mask = make_training_sample(
                 latent, text, self.null_text, row.fps, cfg, mcfg, g, layout, low
@@ -414,13 +411,32 @@ def _init_from(model: DiT, folder: str) -> None:
     trained = DiT.from_pretrained(folder)
     mine, theirs = asdict(model.config), asdict(trained.config)
     # Extra inputs may differ: a refiner from a base, a layout model from a text-only one.
-    inputs = ("layout_channels", "layout_frames", "layout_fill", "cond_channels")
-    differ = {k for k in mine if mine[k] != theirs[k] and k not in inputs}
+    inputs = ("layout_channels", "layout_frames", "layout_fill", "layout_kind_frames")
+    differ = {k for k in mine if mine[k] != theirs[k] and k not in (*inputs, "cond_channels")}
     if differ:
         raise ValueError(f"--init {folder}: its config differs in {sorted(differ)}")
     state = {k: v for k, v in trained.state_dict().items() if k in model.state_dict()}
+    if "layout_embed.weight" in state:
+        state["layout_embed.weight"] = _layout_weight(
+            state["layout_embed.weight"], trained.config, model.config, folder
+        )
     missing, _ = model.load_state_dict(state, strict=False)
     logger.info("started from %s; new layers: %s", folder, missing or "none")
+
+
+def _layout_weight(
+    weight: torch.Tensor, theirs: DiTConfig, mine: DiTConfig, folder: str
+) -> torch.Tensor:
+    """The trained layout embedding, for this model's layout format: as it is, or spread from
+    averaged colour and shape channels to per-frame ones (same outputs at the start)."""
+    if theirs.layout_channels == mine.layout_channels:
+        return weight
+    if (theirs.layout_frames, theirs.layout_kind_frames) == (mine.layout_frames, 1):
+        return spread_kind_weights(weight, mine.layout_frames, mine.layout_kind_frames)
+    raise ValueError(
+        f"--init {folder}: its layout has {theirs.layout_channels} channels, this model's "
+        f"{mine.layout_channels}; only averaged colour and shape channels can become per-frame ones"
+    )
 
 
 def _load_into(module: torch.nn.Module, full: dict[str, torch.Tensor]) -> None:
