@@ -91,6 +91,7 @@ def test_other_modes_run(pipe):
         (dict(frames=6), r"1 \+ 4k"),
         (dict(steps=0), "steps"),
         (dict(fps=-1.0), "fps"),
+        (dict(guidance_interval=(0.7, 0.2)), "guidance interval"),
     ],
 )
 def test_bad_requests(pipe, options, message):
@@ -113,6 +114,24 @@ def test_save_formats_and_provenance(pipe, tmp_path):
     assert len(list(tmp_path.glob("f_*.png"))) == 9
     with pytest.raises(GenerationError, match="unknown output"):
         video.save(tmp_path / "v.avi")
+
+
+def test_guidance_interval_from_the_model_and_per_request(folder, tmp_path):
+    base = TextToVideoPipeline.from_pretrained(folder)
+    assert base.config.guidance_interval == (0.0, 1.0)  # older model folders: everywhere
+    config = json.loads((folder / "pipeline.json").read_text())
+    limited = tmp_path / "limited"
+    TextToVideoPipeline(
+        base.vae, base.transformer, base.text_encoder,
+        PipelineConfig(**{**config, "vocabulary": (), "guidance_interval": (0.0, 0.5)}),
+    ).save_pretrained(limited)  # fmt: skip
+    pipe = TextToVideoPipeline.from_pretrained(limited)
+    assert pipe.config.guidance_interval == (0.0, 0.5)
+    a = pipe("a red ball", seed=1, **FAST)
+    assert a.provenance["guidance_interval"] == [0.0, 0.5]
+    b = base("a red ball", seed=1, guidance_interval=(0.0, 0.5), **FAST)
+    assert np.array_equal(a.frames, b.frames)  # the request's interval is the model's default
+    assert not np.array_equal(base("a red ball", seed=1, **FAST).frames, a.frames)
 
 
 def test_unknown_words(pipe):
@@ -145,6 +164,7 @@ def test_cli_generates(folder, tmp_path):
         ["a ball", "--out", "x.mp4", "--steps", "0"],
         ["a ball", "--out", "x.mp4", "--image", "missing.png"],
         ["a ball", "--out", "x.mp4", "--extend", "forward"],
+        ["a ball", "--out", "x.mp4", "--guidance-interval", "0.5"],
     ],
 )
 def test_cli_bad_input_is_one_clear_error(folder, tmp_path, args):
@@ -157,3 +177,38 @@ def test_cli_bad_input_is_one_clear_error(folder, tmp_path, args):
 def test_cli_bad_model_folder(tmp_path):
     result = _run("generate", "a ball", "--out", str(tmp_path / "x.mp4"), "--model", str(tmp_path))
     assert result.exit_code != 0 and "cannot load the model" in result.output
+
+
+class _CountingModel(torch.nn.Module):
+    """A transformer that records how many samples each call evaluates."""
+
+    def __init__(self, model: DiT):
+        super().__init__()
+        self.model, self.config, self.samples = model, model.config, []
+
+    def forward(self, batch):
+        self.samples.append(len(batch.grids))
+        return self.model(batch)
+
+
+def test_guidance_interval_guides_only_inside_it(pipe):
+    from sorakit.pipeline.denoise import generate_latents
+
+    model = _CountingModel(pipe.transformer)
+    noise = torch.randn(1, 4, 3, 4, 4, generator=torch.Generator().manual_seed(0))
+    text, null = pipe.encode_text(["a red ball"]), pipe.encode_text([""])
+
+    def run(**kw):
+        model.samples.clear()
+        return generate_latents(model, noise, text, null, 8.0, steps=4, shift=1.0, **kw)
+
+    everywhere = run(guidance=3.0)
+    assert model.samples == [2, 2, 2, 2]
+    torch.testing.assert_close(run(guidance=3.0, guidance_interval=(0.0, 1.0)), everywhere)
+    limited = run(guidance=3.0, guidance_interval=(0.0, 0.6))  # times 1, 0.75, 0.5, 0.25
+    assert model.samples == [1, 1, 2, 2]  # no unconditional pass at high noise
+    assert not torch.allclose(limited, everywhere)
+    never = run(guidance=3.0, guidance_interval=(0.0, 0.1))
+    torch.testing.assert_close(never, run(guidance=1.0))  # the conditional velocity alone
+    with pytest.raises(ValueError, match="guidance interval"):
+        run(guidance=3.0, guidance_interval=(0.5, 0.5))

@@ -48,6 +48,31 @@ STOP_AFTER_OPTION = typer.Option(
 )
 
 
+# Sampling option shared by `generate`, `eval world` and `build-model`.
+GUIDANCE_INTERVAL_OPTION = typer.Option(
+    None,
+    "--guidance-interval",
+    help="LO,HI: guide only at sampler times t in [LO, HI] (t = 1 is pure noise), the "
+    "conditional pass alone elsewhere; 0,1 guides everywhere. Default: the model's.",
+)
+
+
+def parse_interval(text: str | None) -> tuple[float, float] | None:
+    """'LO,HI' -> (LO, HI), checked; None stays None (the model's default)."""
+    if text is None:
+        return None
+    from sorakit.diffusion import check_guidance_interval
+
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+        check_guidance_interval((lo, hi))
+    except ValueError as exc:
+        raise typer.BadParameter(
+            f"--guidance-interval {text!r}: give LO,HI with 0 <= LO < HI <= 1"
+        ) from exc
+    return lo, hi
+
+
 def report_stopped_early(step: int, out: Path, after: int | None = None, show: bool = True) -> None:
     """After Ctrl-C or SIGTERM (exit 130, interrupted) or reaching --stop-after `after` (exit
     0, a stage done; every rank agrees on this): say where the run is kept (if `show`: under

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from sorakit.cli.data import console, progress_bar
+from sorakit.cli.data import GUIDANCE_INTERVAL_OPTION, console, parse_interval, progress_bar
 
 eval_app = typer.Typer(
     help="Evaluation: layout, counting, binding and physics fidelity as exact numbers.",
@@ -44,6 +44,7 @@ def world(
     ),
     steps: int = typer.Option(None, "--steps", min=1, help="Sampler steps for a model."),
     guidance: float = typer.Option(None, "--guidance", help="Guidance scale for a model."),
+    guidance_interval: str = GUIDANCE_INTERVAL_OPTION,
     planning: bool = typer.Option(
         True,
         "--planning/--no-planning",
@@ -93,7 +94,8 @@ def world(
 
     config = _suite(suite, seeds)
     try:
-        generator = make_generator(model, videos, steps, guidance, planning, refiners)
+        interval = parse_interval(guidance_interval)
+        generator = make_generator(model, videos, steps, guidance, planning, refiners, interval)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     total = len(build_suite(config))

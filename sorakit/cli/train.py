@@ -11,6 +11,7 @@ from sorakit.cli.data import (
     STOP_AFTER_OPTION,
     WARMUP_OPTION,
     console,
+    parse_interval,
     progress_bar,
     report_stopped_early,
 )
@@ -177,6 +178,9 @@ def build_model(
     fps: float = typer.Option(8.0, "--fps", help="Default frame rate of generate."),
     steps: int = typer.Option(30, "--steps", help="Default sampler steps."),
     guidance: float = typer.Option(4.0, "--guidance", help="Default guidance scale."),
+    guidance_interval: str = typer.Option(
+        "0,1", "--guidance-interval", help="Default guidance interval LO,HI (generate --help)."
+    ),
     recipe: str = typer.Option("", "--recipe", help="How it was trained (kept in pipeline.json)."),
     spatial_refiner: Path = typer.Option(
         None, "--spatial-refiner", help="A trained spatial refiner (train --preset world-refiner)."
@@ -201,7 +205,8 @@ def build_model(
         refiners = {k: DiT.from_pretrained(p) for k, p in given.items() if p is not None}
         config = PipelineConfig(
             text_encoder=text_encoder, width=width, height=height, frames=frames, fps=fps,
-            steps=steps, guidance=guidance, vocabulary=vocabulary(),
+            steps=steps, guidance=guidance, guidance_interval=parse_interval(guidance_interval),
+            vocabulary=vocabulary(),
             training={"recipe": recipe} if recipe else {},
         )  # fmt: skip
         pipe = TextToVideoPipeline(*parts, encoder, config, refiners=refiners)

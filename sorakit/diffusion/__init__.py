@@ -1,8 +1,10 @@
 """Rectified flow: the time convention, timestep sampling and pure-function samplers."""
 
 from sorakit.diffusion.flow import (
+    check_guidance_interval,
     classifier_free_guidance,
     euler_sample,
+    guides_at,
     heun_sample,
     interpolate,
     sample_timesteps,
@@ -13,8 +15,10 @@ from sorakit.diffusion.flow import (
 )
 
 __all__ = [
+    "check_guidance_interval",
     "classifier_free_guidance",
     "euler_sample",
+    "guides_at",
     "heun_sample",
     "interpolate",
     "sample_timesteps",

@@ -93,3 +93,19 @@ def heun_sample(velocity: Velocity, x: Tensor, times: Tensor) -> Tensor:
 def classifier_free_guidance(v_cond: Tensor, v_uncond: Tensor, scale: float) -> Tensor:
     """v_uncond + scale (v_cond - v_uncond): scale 1 is the conditional velocity alone."""
     return v_uncond + scale * (v_cond - v_uncond)
+
+
+def guides_at(t: float, interval: tuple[float, float]) -> bool:
+    """Whether guidance applies at time t, for guidance limited to `interval` = (lo, hi) of t
+    (Kynkaanniemi et al. 2024). At high noise the conditional and unconditional predictions of
+    the clean latent differ by the whole scene, and the scale multiplies that difference: the
+    prediction overshoots the data range there (a small orange object came out yellow-cored).
+    Outside the interval the conditional velocity is used alone."""
+    lo, hi = interval
+    return lo <= t <= hi
+
+
+def check_guidance_interval(interval: tuple[float, float]) -> None:
+    lo, hi = interval
+    if not 0.0 <= lo < hi <= 1.0:
+        raise ValueError(f"a guidance interval needs 0 <= lo < hi <= 1, got {lo}, {hi}")

@@ -230,6 +230,7 @@ class PipelineGenerator:
     label: str = "default"
     planning: bool = True  # plan understood prompts first (models that read layouts)
     refiners: bool = True  # run the cascade's refiners where the request calls for them
+    guidance_interval: tuple[float, float] | None = None  # None: the model's
 
     @property
     def name(self) -> str:
@@ -244,7 +245,7 @@ class PipelineGenerator:
     def _options(self, item: SuiteItem) -> dict:
         return dict(
             width=item.width, height=item.height, fps=item.fps, seed=item.seed % 2**31,
-            steps=self.steps, guidance=self.guidance,
+            steps=self.steps, guidance=self.guidance, guidance_interval=self.guidance_interval,
         )  # fmt: skip
 
     def generate(self, item: SuiteItem) -> Generated:
@@ -273,6 +274,7 @@ def make_generator(
     guidance: float | None = None,
     planning: bool = True,
     refiners: bool = True,
+    guidance_interval: tuple[float, float] | None = None,
 ) -> Generator:
     """`--model groundtruth`, `--model corrupt:NAME`, `--model vae:PATH` (the truth through a VAE
     folder, or the VAE of a model folder), `--model default` (the shipped model), `--model PATH`
@@ -302,7 +304,9 @@ def make_generator(
         from sorakit.pipeline import TextToVideoPipeline
 
         pipe = TextToVideoPipeline.from_pretrained(None if model == "default" else model)
-        return PipelineGenerator(pipe, steps, guidance, model, planning, refiners)
+        return PipelineGenerator(
+            pipe, steps, guidance, model, planning, refiners, guidance_interval
+        )
     raise ValueError(
         f"--model {model}: not a known generator. Use 'default', a model folder, "
         f"'groundtruth', 'corrupt:NAME' ({', '.join(CORRUPTIONS)}), 'vae:PATH', or --videos DIR "

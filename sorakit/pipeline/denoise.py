@@ -14,8 +14,10 @@ import torch
 from torch import Tensor
 
 from sorakit.diffusion import (
+    check_guidance_interval,
     classifier_free_guidance,
     euler_sample,
+    guides_at,
     heun_sample,
     interpolate,
     sampling_times,
@@ -46,6 +48,7 @@ def generate_latents(
     fps: float,
     steps: int = 30,
     guidance: float = 4.0,
+    guidance_interval: tuple[float, float] = (0.0, 1.0),
     sampler: str = "euler",
     shift: float | None = None,
     given: Tensor | None = None,
@@ -63,6 +66,8 @@ def generate_latents(
         noise: (B, C, T, H, W) starting noise; fixes the output shape.
         texts / uncond: per sample, unpadded caption tokens (L_i, D) and those of the negative
             (or empty) prompt for guidance.
+        guidance_interval: the times t where guidance applies (`sorakit.diffusion.guides_at`);
+            elsewhere the conditional pass runs alone.
         given, given_frames: clean latents (B, C, T, H, W) and a (T,) bool of the latent
             frames to keep from them.
         init, strength: SDEdit: start from `init` latents noised to t = strength.
@@ -76,6 +81,7 @@ def generate_latents(
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; use one of {', '.join(SAMPLERS)}")
+    check_guidance_interval(guidance_interval)
     cfg = model.config
     b, _, frames = noise.shape[:3]
     grid = token_grid(tuple(noise.shape[2:]), cfg.patch_size)
@@ -96,14 +102,16 @@ def generate_latents(
         if given is not None:
             x_t = torch.where(keep5, given, x_t)
         t_frames = torch.where(keep, torch.zeros(()), t.float())
-        rows = torch.cat([x_t, x_t]) if guided else x_t
+        guide = guided and guides_at(float(t), guidance_interval)
+        rows = torch.cat([x_t, x_t]) if guide else x_t
+        n = len(rows)  # the unconditional rows come last and run only when guiding
         samples = [
             Sample(r, t_frames, fps, txt, lay, c, aug)
-            for r, txt, lay, c in zip(rows, all_texts, layouts, conds, strict=True)
+            for r, txt, lay, c in zip(rows, all_texts[:n], layouts[:n], conds[:n], strict=True)
         ]
         batch = stack(samples, cfg.patch_size, cfg.ref_fps)
         v = torch.stack(to_latents(batch, model(batch).float(), cfg.patch_size))
-        if guided:
+        if guide:
             v = classifier_free_guidance(v[:b], v[b:], guidance)
         if on_step is not None:
             on_step()

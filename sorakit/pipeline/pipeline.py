@@ -48,6 +48,7 @@ from sorakit.data.transforms import (
     resize_and_crop,
     to_model_tensor,
 )
+from sorakit.diffusion import check_guidance_interval
 from sorakit.fileio import atomic_write
 from sorakit.models.dit import DiT
 from sorakit.models.text import TextEncoder
@@ -75,6 +76,8 @@ class PipelineConfig:
     fps: float = 8.0
     steps: int = 30
     guidance: float = 4.0
+    # The times t where guidance applies; (0, 1) is everywhere (`sorakit.diffusion.guides_at`).
+    guidance_interval: tuple[float, float] = (0.0, 1.0)
     sampler: str = "euler"
     refiner_steps: int = 10  # sampler steps of each cascade refiner
     max_frames: int = 65
@@ -151,6 +154,7 @@ class Request:
     fps: float
     steps: int
     guidance: float
+    guidance_interval: tuple[float, float]
     seed: int
     sampler: str
 
@@ -210,6 +214,8 @@ class TextToVideoPipeline:
         except (OSError, json.JSONDecodeError) as exc:
             raise GenerationError(f"{folder}: not a sorakit model folder ({exc})") from None
         raw["vocabulary"] = tuple(raw.get("vocabulary", ()))
+        if "guidance_interval" in raw:
+            raw["guidance_interval"] = tuple(raw["guidance_interval"])
         config = PipelineConfig(**raw)
         vae = CausalVAE.from_pretrained(folder / "vae")
         transformer = DiT.from_pretrained(folder / "transformer")
@@ -258,6 +264,7 @@ class TextToVideoPipeline:
             fps=pick("fps", c.fps),
             steps=pick("steps", c.steps),
             guidance=pick("guidance", c.guidance),
+            guidance_interval=tuple(pick("guidance_interval", c.guidance_interval)),
             seed=pick("seed", 0),
             sampler=pick("sampler", c.sampler),
         )
@@ -286,6 +293,10 @@ class TextToVideoPipeline:
             raise GenerationError(f"fps must be in (0, 120], got {r.fps}")
         if r.guidance < 0:
             raise GenerationError(f"guidance must be >= 0, got {r.guidance}")
+        try:
+            check_guidance_interval(r.guidance_interval)
+        except ValueError as err:
+            raise GenerationError(str(err)) from None
         if r.sampler not in ("euler", "heun"):
             raise GenerationError(f"sampler must be euler or heun, got {r.sampler!r}")
 
@@ -347,8 +358,9 @@ class TextToVideoPipeline:
             layout = layout[None]
         return generate_latents(
             self.transformer, noise, texts, uncond, r.fps, steps=r.steps, guidance=r.guidance,
-            sampler=r.sampler, given=given, given_frames=given_frames, init=init,
-            strength=strength, layout=layout, on_step=on_step,
+            guidance_interval=r.guidance_interval, sampler=r.sampler, given=given,
+            given_frames=given_frames, init=init, strength=strength, layout=layout,
+            on_step=on_step,
         )  # fmt: skip
 
     # --- planning ---
@@ -402,7 +414,9 @@ class TextToVideoPipeline:
             "prompt": r.prompt, "negative_prompt": r.negative_prompt, "seed": r.seed,
             "mode": mode, "model": self.source or "in-memory", "width": r.width,
             "height": r.height, "frames": int(frames.shape[0]), "fps": r.fps,
-            "steps": r.steps, "guidance": r.guidance, "sampler": r.sampler, "generator": "sorakit",
+            "steps": r.steps, "guidance": r.guidance,
+            "guidance_interval": list(r.guidance_interval), "sampler": r.sampler,
+            "generator": "sorakit",
             **extra,
         }  # fmt: skip
         return GeneratedVideo(frames, r.fps, record)
