@@ -116,22 +116,27 @@ def test_save_formats_and_provenance(pipe, tmp_path):
         video.save(tmp_path / "v.avi")
 
 
-def test_guidance_interval_from_the_model_and_per_request(folder, tmp_path):
+def test_guidance_interval_from_the_model_planned_or_not_and_per_request(folder, tmp_path):
     base = TextToVideoPipeline.from_pretrained(folder)
     assert base.config.guidance_interval == (0.0, 1.0)  # older model folders: everywhere
+    assert base.config.plan_guidance_interval is None
     config = json.loads((folder / "pipeline.json").read_text())
     limited = tmp_path / "limited"
     TextToVideoPipeline(
         base.vae, base.transformer, base.text_encoder,
-        PipelineConfig(**{**config, "vocabulary": (), "guidance_interval": (0.0, 0.5)}),
+        PipelineConfig(**{**config, "vocabulary": (), "plan_guidance_interval": (0.0, 0.5)}),
     ).save_pretrained(limited)  # fmt: skip
     pipe = TextToVideoPipeline.from_pretrained(limited)
-    assert pipe.config.guidance_interval == (0.0, 0.5)
-    a = pipe("a red ball", seed=1, **FAST)
-    assert a.provenance["guidance_interval"] == [0.0, 0.5]
-    b = base("a red ball", seed=1, guidance_interval=(0.0, 0.5), **FAST)
-    assert np.array_equal(a.frames, b.frames)  # the request's interval is the model's default
-    assert not np.array_equal(base("a red ball", seed=1, **FAST).frames, a.frames)
+    assert pipe.config.plan_guidance_interval == (0.0, 0.5)
+    prompt = "a red ball falls"
+    text_only = pipe(prompt, seed=1, plan=False, **FAST)
+    assert text_only.provenance["guidance_interval"] == [0.0, 1.0]
+    assert np.array_equal(text_only.frames, base(prompt, seed=1, plan=False, **FAST).frames)
+    planned = pipe(prompt, seed=1, **FAST)
+    assert planned.provenance["planned"] and planned.provenance["guidance_interval"] == [0.0, 0.5]
+    asked = base(prompt, seed=1, guidance_interval=(0.0, 0.5), **FAST)  # the request's own
+    assert np.array_equal(planned.frames, asked.frames)
+    assert not np.array_equal(planned.frames, base(prompt, seed=1, **FAST).frames)
 
 
 def test_unknown_words(pipe):

@@ -53,7 +53,8 @@ GUIDANCE_INTERVAL_OPTION = typer.Option(
     None,
     "--guidance-interval",
     help="LO,HI: guide only at sampler times t in [LO, HI] (t = 1 is pure noise), the "
-    "conditional pass alone elsewhere; 0,1 guides everywhere. Default: the model's.",
+    "conditional pass alone elsewhere; 0,1 guides everywhere. Default: the model's (which "
+    "may differ for planned and text-only generation).",
 )
 
 

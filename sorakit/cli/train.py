@@ -181,6 +181,11 @@ def build_model(
     guidance_interval: str = typer.Option(
         "0,1", "--guidance-interval", help="Default guidance interval LO,HI (generate --help)."
     ),
+    plan_guidance_interval: str = typer.Option(
+        None,
+        "--plan-guidance-interval",
+        help="Default guidance interval LO,HI when a plan is rendered (default: as without).",
+    ),
     recipe: str = typer.Option("", "--recipe", help="How it was trained (kept in pipeline.json)."),
     spatial_refiner: Path = typer.Option(
         None, "--spatial-refiner", help="A trained spatial refiner (train --preset world-refiner)."
@@ -206,6 +211,7 @@ def build_model(
         config = PipelineConfig(
             text_encoder=text_encoder, width=width, height=height, frames=frames, fps=fps,
             steps=steps, guidance=guidance, guidance_interval=parse_interval(guidance_interval),
+            plan_guidance_interval=parse_interval(plan_guidance_interval),
             vocabulary=vocabulary(),
             training={"recipe": recipe} if recipe else {},
         )  # fmt: skip

@@ -78,6 +78,9 @@ class PipelineConfig:
     guidance: float = 4.0
     # The times t where guidance applies; (0, 1) is everywhere (`sorakit.diffusion.guides_at`).
     guidance_interval: tuple[float, float] = (0.0, 1.0)
+    # The same when a plan's layout is given (None: as without). The layout fixes where things
+    # go, which is what guidance at high noise is for without one; with one it only overshoots.
+    plan_guidance_interval: tuple[float, float] | None = None
     sampler: str = "euler"
     refiner_steps: int = 10  # sampler steps of each cascade refiner
     max_frames: int = 65
@@ -154,7 +157,7 @@ class Request:
     fps: float
     steps: int
     guidance: float
-    guidance_interval: tuple[float, float]
+    guidance_interval: tuple[float, float] | None  # None: the model's, for planned or not
     seed: int
     sampler: str
 
@@ -214,8 +217,9 @@ class TextToVideoPipeline:
         except (OSError, json.JSONDecodeError) as exc:
             raise GenerationError(f"{folder}: not a sorakit model folder ({exc})") from None
         raw["vocabulary"] = tuple(raw.get("vocabulary", ()))
-        if "guidance_interval" in raw:
-            raw["guidance_interval"] = tuple(raw["guidance_interval"])
+        for key in ("guidance_interval", "plan_guidance_interval"):
+            if raw.get(key) is not None:
+                raw[key] = tuple(raw[key])
         config = PipelineConfig(**raw)
         vae = CausalVAE.from_pretrained(folder / "vae")
         transformer = DiT.from_pretrained(folder / "transformer")
@@ -264,7 +268,7 @@ class TextToVideoPipeline:
             fps=pick("fps", c.fps),
             steps=pick("steps", c.steps),
             guidance=pick("guidance", c.guidance),
-            guidance_interval=tuple(pick("guidance_interval", c.guidance_interval)),
+            guidance_interval=kw.get("guidance_interval"),
             seed=pick("seed", 0),
             sampler=pick("sampler", c.sampler),
         )
@@ -294,7 +298,8 @@ class TextToVideoPipeline:
         if r.guidance < 0:
             raise GenerationError(f"guidance must be >= 0, got {r.guidance}")
         try:
-            check_guidance_interval(r.guidance_interval)
+            if r.guidance_interval is not None:
+                check_guidance_interval(r.guidance_interval)
         except ValueError as err:
             raise GenerationError(str(err)) from None
         if r.sampler not in ("euler", "heun"):
@@ -329,6 +334,17 @@ class TextToVideoPipeline:
         video = self.vae.decode(latents, chunk=4).clamp(-1, 1)
         return from_model_tensor(video[0]).numpy()
 
+    def guidance_interval(self, r: Request, planned: bool) -> tuple[float, float]:
+        """The request's guidance interval, or the model's for planned or text-only generation."""
+        c = self.config
+        if r.guidance_interval is not None:
+            return tuple(r.guidance_interval)
+        return (
+            c.plan_guidance_interval
+            if planned and c.plan_guidance_interval
+            else c.guidance_interval
+        )
+
     @torch.no_grad()
     def sample(
         self,
@@ -358,8 +374,8 @@ class TextToVideoPipeline:
             layout = layout[None]
         return generate_latents(
             self.transformer, noise, texts, uncond, r.fps, steps=r.steps, guidance=r.guidance,
-            guidance_interval=r.guidance_interval, sampler=r.sampler, given=given,
-            given_frames=given_frames, init=init, strength=strength, layout=layout,
+            guidance_interval=self.guidance_interval(r, layout is not None), sampler=r.sampler,
+            given=given, given_frames=given_frames, init=init, strength=strength, layout=layout,
             on_step=on_step,
         )  # fmt: skip
 
@@ -415,7 +431,8 @@ class TextToVideoPipeline:
             "mode": mode, "model": self.source or "in-memory", "width": r.width,
             "height": r.height, "frames": int(frames.shape[0]), "fps": r.fps,
             "steps": r.steps, "guidance": r.guidance,
-            "guidance_interval": list(r.guidance_interval), "sampler": r.sampler,
+            "guidance_interval": list(self.guidance_interval(r, extra.get("planned", False))),
+            "sampler": r.sampler,
             "generator": "sorakit",
             **extra,
         }  # fmt: skip
