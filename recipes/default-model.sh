@@ -88,9 +88,12 @@ $S train --data outputs/dit-cache-f2 --out outputs/dit-layout-lf2 --model world-
 $S train --data outputs/dit-cache-f2 --out outputs/dit-layout-lfs --model world-lfs \
   --init outputs/dit-layout-lf2/model --steps "$FILL_STEPS" --lr-decay cosine --checkpoint-every 100
 
-# 6. The model folder, then its evaluation (text-only and planned, side by side).
+# 6. The model folder, then its evaluation (text-only and planned, side by side). When it
+#    renders a plan it guides only at t <= 0.6: at higher noise guidance multiplied the whole
+#    scene's difference from the unconditional prediction and overshot colours (BENCHMARKS.md).
 $S build-model --vae outputs/vae-f4/model --transformer outputs/dit-layout-lfs/model \
-  --out sorakit/assets/default-model --recipe recipes/default-model.sh
+  --out sorakit/assets/default-model --recipe recipes/default-model.sh \
+  --plan-guidance-interval 0,0.6
 $S eval world --model default --no-planning --seeds 4 --out outputs/eval-text
 $S eval world --model default --planning --seeds 4 --out outputs/eval-planned
 
