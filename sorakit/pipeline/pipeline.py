@@ -575,8 +575,11 @@ class TextToVideoPipeline:
             raise GenerationError(f"the video is smaller than the model's step ({m} pixels)")
         if kind == "temporal" and len(frames) < 1 + tf:
             raise GenerationError(f"interpolating needs at least {1 + tf} frames")
-        r = Request(prompt or " ", "", width, height, 1 + (len(frames) - 1) // tf * tf, fps,
-                    self.config.refiner_steps, 1.0, seed, "euler")  # fmt: skip
+        r = Request(
+            prompt=prompt or " ", negative_prompt="", width=width, height=height,
+            frames=1 + (len(frames) - 1) // tf * tf, fps=fps, steps=self.config.refiner_steps,
+            guidance=1.0, guidance_interval=None, seed=seed, sampler="euler",
+        )  # fmt: skip
         video = to_model_tensor(self.prepare_frames(frames, r, fps))[None]
         out_fps = fps * 2 if kind == "temporal" else fps
         latents = self.refine_pixels(video, kind, replace(r, fps=out_fps), on_step=on_step)
