@@ -124,6 +124,9 @@ def test_cli_report_and_scoring_saved_videos(tmp_path):
     assert all(s["score"] == 1.0 for s in scores.values()), scores
     bad = runner.invoke(app, [*args, "--model", "nonsense", "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "Traceback" not in bad.output
+    interval = ["--model", "groundtruth", "--guidance-interval", "0.6,0.2"]
+    bad = runner.invoke(app, [*args, *interval, "--out", str(tmp_path / "y")])
+    assert bad.exit_code == 2 and "--guidance-interval" in bad.output
 
 
 def test_report_contains_every_verdict():
