@@ -19,7 +19,7 @@ from sorakit.data.layout import (
 from sorakit.models.dit import DIT_PRESETS, DiT, DiTConfig
 from sorakit.models.text import TextEmbeddingCache
 from sorakit.models.tokens import Sample, pack, stack, to_latents
-from sorakit.train.dit import DiTTrainer, _init_from, make_config
+from sorakit.train.dit import DiTTrainer, _init_from, make_config, token_cover
 from sorakit.world.clip import render_clip
 from sorakit.world.vocab import BACKGROUND, COLOURS, SHAPES
 
@@ -273,3 +273,20 @@ def test_init_spreads_averaged_kinds_to_per_frame_ones(tmp_path):
                         layout_frames=1, layout_kind_frames=4)  # fmt: skip
     with pytest.raises(ValueError, match="per-frame"):
         _init_from(DiT(one_frame), str(tmp_path / "averaged"))
+
+
+def test_object_weight_counts_the_tokens_objects_cover(tmp_path):
+    # The box covers latent cell (row 1, col 2) of a 4x8 grid; the tiny model's 2x2 patches
+    # make a 2x4 token grid, and only token (0, 1) holds that cell.
+    track = box_track(_annotation([(10, 5, 15, 10)]))
+    cover = token_cover(layout_map(track, (1, 4, 8), 8.0, 4), DIT_PRESETS["tiny"])
+    assert cover.tolist() == [0, 1, 0, 0, 0, 0, 0, 0]
+    data = _world_cache(tmp_path)
+    losses = []
+    for weight in (0.0, 4.0):
+        cfg = make_config("tiny", data=str(tmp_path), out=str(tmp_path / f"run{weight}"),
+                          object_weight=weight)  # fmt: skip
+        trainer = DiTTrainer(cfg)
+        with torch.no_grad():
+            losses.append(float(trainer.loss([0], step=0)))
+    assert data.layout(0)[1].sum() > 0 and losses[0] != pytest.approx(losses[1], rel=1e-4)

@@ -199,6 +199,12 @@ def empty_layout(
     return torch.zeros(layout_channels(frames, kind_frames), *latent_shape)
 
 
+def object_cover(layout: torch.Tensor, frames: int = 1) -> torch.Tensor:
+    """(T, H, W): the largest fraction of each latent cell that any object covers on any of its
+    frames, read from a layout map's `frames` occupancy channels (0 for a dropped map)."""
+    return layout[1 : 1 + frames].amax(0)
+
+
 def spread_kind_weights(weight: torch.Tensor, frames: int, kind_frames: int) -> torch.Tensor:
     """A linear layer's weight (out, layout_channels(frames) * V) over averaged-kind maps, made
     to read per-frame-kind maps (out, layout_channels(frames, kind_frames) * V) with the same
