@@ -182,14 +182,19 @@ def layout_map(
         if k == 0:
             covers *= temporal_factor  # latent 0 is frame 0 alone: it fills every place
         covers = np.stack(covers)  # (tf, K, H, W)
-        occupancy = covers.sum(1) if frames > 1 else covers.sum(1).mean(0, keepdims=True)
-        out[1 : 1 + frames, k] = occupancy
+        out[1 : 1 + frames, k] = _frames_or_mean(covers.sum(1), frames)
         per_kind = np.zeros((kinds, kind_frames, height, width), np.float32)
-        by_frame = covers if kind_frames > 1 else covers.mean(0, keepdims=True)  # (kf, K, H, W)
+        by_frame = _frames_or_mean(covers, kind_frames)  # (kind_frames, K, H, W)
         for obj_kinds in object_kinds:
             np.add.at(per_kind, obj_kinds, by_frame.transpose(1, 0, 2, 3))
         out[1 + frames :, k] = per_kind.reshape(kinds * kind_frames, height, width)
     return torch.from_numpy(np.clip(out, 0.0, 1.0))
+
+
+def _frames_or_mean(per_frame: np.ndarray, n: int) -> np.ndarray:
+    """A latent frame's (tf, ...) per-pixel-frame values: as they are (n = tf), or their mean
+    (n = 1)."""
+    return per_frame if n > 1 else per_frame.mean(0, keepdims=True)
 
 
 def empty_layout(
@@ -212,8 +217,6 @@ def spread_kind_weights(weight: torch.Tensor, frames: int, kind_frames: int) -> 
     gets the averaged one's weights over `kind_frames` (exact while no cell's coverage of one
     kind exceeds 1, where the map clips). V is the patch volume: channels are channel-major."""
     base = 1 + frames
-    kinds = len(COLOURS) + len(SHAPES)
     per_channel = weight.unflatten(1, (layout_channels(frames), -1))  # (out, S, V)
     spread = per_channel[:, base:].repeat_interleave(kind_frames, dim=1) / kind_frames
-    assert spread.shape[1] == kinds * kind_frames
     return torch.cat([per_channel[:, :base], spread], dim=1).flatten(1)

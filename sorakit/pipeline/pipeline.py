@@ -297,11 +297,11 @@ class TextToVideoPipeline:
             raise GenerationError(f"fps must be in (0, 120], got {r.fps}")
         if r.guidance < 0:
             raise GenerationError(f"guidance must be >= 0, got {r.guidance}")
-        try:
-            if r.guidance_interval is not None:
+        if r.guidance_interval is not None:
+            try:
                 check_guidance_interval(r.guidance_interval)
-        except ValueError as err:
-            raise GenerationError(str(err)) from None
+            except ValueError as err:
+                raise GenerationError(str(err)) from None
         if r.sampler not in ("euler", "heun"):
             raise GenerationError(f"sampler must be euler or heun, got {r.sampler!r}")
 

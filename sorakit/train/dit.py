@@ -426,8 +426,10 @@ def _init_from(model: DiT, folder: str) -> None:
     trained = DiT.from_pretrained(folder)
     mine, theirs = asdict(model.config), asdict(trained.config)
     # Extra inputs may differ: a refiner from a base, a layout model from a text-only one.
-    inputs = ("layout_channels", "layout_frames", "layout_fill", "layout_kind_frames")
-    differ = {k for k in mine if mine[k] != theirs[k] and k not in (*inputs, "cond_channels")}
+    inputs = (
+        "layout_channels", "layout_frames", "layout_fill", "layout_kind_frames", "cond_channels"
+    )  # fmt: skip
+    differ = {k for k in mine if mine[k] != theirs[k] and k not in inputs}
     if differ:
         raise ValueError(f"--init {folder}: its config differs in {sorted(differ)}")
     state = {k: v for k, v in trained.state_dict().items() if k in model.state_dict()}
