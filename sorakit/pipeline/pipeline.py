@@ -461,13 +461,14 @@ class TextToVideoPipeline:
         **options,
     ) -> GeneratedVideo:
         """Generate a video. `options`: negative_prompt, width, height, frames, fps, steps,
-        guidance, seed, sampler. With `image` (H, W, 3) uint8: image-to-video. With `video`
-        (T, H, W, 3) uint8 at `video_fps`: `extend` ("forward"/"backward") or `strength`
-        (SDEdit). `loop`: a seamless loop. `connect`: two (frames, fps) videos to join.
-        `plan` (text-to-video and text-to-image): a plan dict to render (its canvas gives
-        the defaults of width, height, fps and frames), True/None to plan the prompt when it
-        is understood whole, False for text-only generation. `spatial` / `temporal`: run that
-        cascade refiner, when the model has it (text-to-video and text-to-image)."""
+        guidance, guidance_interval (None: the model's, planned or not), seed, sampler. With
+        `image` (H, W, 3) uint8: image-to-video. With `video` (T, H, W, 3) uint8 at
+        `video_fps`: `extend` ("forward"/"backward") or `strength` (SDEdit). `loop`: a
+        seamless loop. `connect`: two (frames, fps) videos to join. `plan` (text-to-video
+        and text-to-image): a plan dict to render (its canvas gives the defaults of width,
+        height, fps and frames), True/None to plan the prompt when it is understood whole,
+        False for text-only generation. `spatial` / `temporal`: run that cascade refiner,
+        when the model has it (text-to-video and text-to-image)."""
         if isinstance(plan, dict):
             options = with_plan_defaults(options, plan)
         r = self.request(prompt, **options)
