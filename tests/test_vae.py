@@ -11,7 +11,7 @@ import torch
 
 from sorakit.data.manifest import write_manifest
 from sorakit.data.video import write_video
-from sorakit.models.vae import VAE_PRESETS, CausalVAE, VAEConfig
+from sorakit.models.vae import VAE_PRESETS, CausalVAE, VAEConfig, grow_decoder
 from sorakit.train.losses import edge_l1, psnr
 from sorakit.train.stop import StopOnSignal
 from sorakit.train.vae import VAETrainer, make_config
@@ -270,6 +270,58 @@ def test_decoder_only_needs_a_model_of_the_same_architecture(world_manifest, tmp
         _tiny_trainer(world_manifest, tmp_path / "x", init=str(tmp_path / "mixed"))
 
 
+@torch.no_grad()
+def test_grown_decoder_starts_as_the_smaller_one_and_its_new_blocks_train():
+    torch.manual_seed(0)
+    small = CausalVAE(FRAMES).eval()
+    for p in small.parameters():  # weights a trained model could have, not the init's
+        p.add_(0.05 * torch.randn_like(p))
+    deep = dataclasses.replace(FRAMES, decoder_blocks=3)
+    grown = grow_decoder(small, deep)
+    assert grown.config == deep and not grown.training
+    assert sum(p.numel() for p in grown.decoder.parameters()) > sum(
+        p.numel() for p in small.decoder.parameters()
+    )
+    z = torch.randn(2, FRAMES.latent_channels, 3, 4, 5)
+    torch.testing.assert_close(grown.decode(z), small.decode(z), atol=1e-5, rtol=1e-5)
+    with torch.enable_grad():
+        grown.decode(z).square().mean().backward()
+    new_conv = grown.decoder.levels[0][-1].conv2.conv.weight
+    assert new_conv.grad is not None and new_conv.grad.abs().sum() > 0
+
+
+def test_decoder_growth_refuses_other_changes():
+    small = CausalVAE(FRAMES)
+    with pytest.raises(ValueError, match="only decoder_blocks"):
+        grow_decoder(small, dataclasses.replace(FRAMES, decoder_blocks=2, base_channels=16))
+    deep = grow_decoder(small, dataclasses.replace(FRAMES, decoder_blocks=3))
+    with pytest.raises(ValueError, match="cannot grow 3 decoder blocks a level into 2"):
+        grow_decoder(deep, dataclasses.replace(FRAMES, decoder_blocks=2))
+
+
+def test_decoder_only_training_grows_a_smaller_decoder(world_manifest, tmp_path, monkeypatch):
+    """--init with a preset that has more decoder blocks: the run starts from the smaller
+    VAE's outputs exactly, and the encoder stays bit for bit."""
+    monkeypatch.setitem(VAE_PRESETS, "tiny-deep", dataclasses.replace(TINY, decoder_blocks=2))
+    trained = _tiny_trainer(world_manifest, tmp_path, steps=2).run().model_dir
+    trainer = _tiny_trainer(
+        world_manifest,
+        tmp_path / "deep",
+        steps=2,
+        init=str(trained),
+        decoder_only=True,
+        model="tiny-deep",
+    )
+    start = CausalVAE.from_pretrained(trained)
+    z = torch.randn(1, TINY.latent_channels, 2, 4, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(trainer.model.decode(z), start.decode(z), atol=1e-5, rtol=1e-5)
+    end = CausalVAE.from_pretrained(trainer.run().model_dir)
+    assert end.config.decoder_blocks == 2
+    for name, value in start.encoder.state_dict().items():
+        assert torch.equal(end.encoder.state_dict()[name], value), name
+
+
 def test_normalisation_is_fitted_when_a_run_ends_at_an_epochs_end(world_manifest, tmp_path):
     """The run reads one batch past its last step, so a run of (epoch - 1) steps leaves its
     epoch with no batch; the fit goes on into the next epoch (it once fitted nothing)."""
@@ -277,3 +329,16 @@ def test_normalisation_is_fitted_when_a_run_ends_at_an_epochs_end(world_manifest
     for steps in (epoch - 1, epoch):
         run = _tiny_trainer(world_manifest, tmp_path / str(steps), steps=steps).run()
         assert CausalVAE.from_pretrained(run.model_dir).latent_scale.ne(1).all(), steps
+
+
+def test_train_vae_help_names_every_architecture():
+    """The CLI lists the presets by hand (it does not import torch for --help); this keeps the
+    list from drifting."""
+    from typer.testing import CliRunner
+
+    from sorakit.cli.main import app
+
+    result = CliRunner().invoke(app, ["train-vae", "--help"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0
+    listed = result.output.split("VAE architecture (")[1].split(")")[0].split(", ")
+    assert sorted(listed) == sorted(VAE_PRESETS)

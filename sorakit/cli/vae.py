@@ -28,7 +28,7 @@ def train_vae(
     model: str = typer.Option(
         None,
         "--model",
-        help="VAE architecture (tiny, world, world-f, world-s8); default: the preset's.",
+        help="VAE architecture (tiny, world, world-f, world-fd, world-s8); default: the preset's.",
     ),
     steps: int = typer.Option(None, "--steps", min=1, help="Total optimizer steps."),
     batch_size: int = typer.Option(None, "--batch-size", min=1),
@@ -54,7 +54,9 @@ def train_vae(
     init: Path = typer.Option(
         None,
         "--init",
-        help="Start from a trained VAE folder of the same architecture (fine-tuning).",
+        help="Start from a trained VAE folder of the same architecture (fine-tuning), or of "
+        "the same with fewer decoder blocks (world-f into world-fd): the new blocks start as "
+        "the identity, so training starts from that VAE's output.",
     ),
     decoder_only: bool = typer.Option(
         False,

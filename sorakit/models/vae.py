@@ -48,6 +48,10 @@ class VAEConfig:
     # decoder still showed one position per latent frame: motion came out as a staircase
     # (benchmarks/vae_motion.py).
     shortcut_frames: bool = False
+    # Residual blocks per decoder level (None: `blocks_per_level`). A decoder can be grown
+    # from a trained VAE's (`grow_decoder`) without touching its encoder, so the latent
+    # space, and every transformer trained on it, stays valid.
+    decoder_blocks: int | None = None
 
     def __post_init__(self) -> None:
         n = len(self.channel_mults)
@@ -62,6 +66,10 @@ class VAEConfig:
     @property
     def shortcut_channels(self) -> int:
         return self.in_channels * (self.temporal_factor if self.shortcut_frames else 1)
+
+    @property
+    def decoder_blocks_per_level(self) -> int:
+        return self.blocks_per_level if self.decoder_blocks is None else self.decoder_blocks
 
     @property
     def spatial_factor(self) -> int:
@@ -111,6 +119,10 @@ VAE_PRESETS: dict[str, VAEConfig] = {
 # "world" with the colour shortcut per frame (12 of its 16 latent channels), so that the motion
 # inside a latent frame has a path through the latent.
 VAE_PRESETS["world-f"] = replace(VAE_PRESETS["world"], shortcut_frames=True)
+# "world-f" with three residual blocks a decoder level instead of one (2.6M decoder
+# parameters instead of 1.3M), grown from a trained "world-f" VAE by decoder-only training
+# (`--init ... --decoder-only`): the same encoder, so the same latent space.
+VAE_PRESETS["world-fd"] = replace(VAE_PRESETS["world-f"], decoder_blocks=3)
 
 
 def check_video_size(config: VAEConfig, frames: int, height: int, width: int) -> None:
@@ -338,7 +350,9 @@ class Decoder(nn.Module):
         for i in reversed(range(len(chans))):
             c = chans[i]
             up = Upsample(cin, cfg.spatial_down[i], cfg.temporal_down[i])
-            blocks = [ResBlock(cin if b == 0 else c, c) for b in range(cfg.blocks_per_level)]
+            blocks = [
+                ResBlock(cin if b == 0 else c, c) for b in range(cfg.decoder_blocks_per_level)
+            ]
             self.levels.append(nn.ModuleList([up, *blocks]))
             cin = c
         self.norm_out = RMSNorm(cin)
@@ -470,6 +484,31 @@ class CausalVAE(nn.Module):
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike) -> CausalVAE:
         return load_model(cls, VAEConfig, folder, "VAE")
+
+
+def grow_decoder(model: CausalVAE, config: VAEConfig) -> CausalVAE:
+    """A VAE of `config` that computes exactly what `model` does: its weights, plus the extra
+    decoder blocks `config` asks for with their last convolution zeroed, so each starts as the
+    identity (a residual block whose branch outputs zero) and training can only add to them.
+    Only `decoder_blocks` may differ between the two configs."""
+    old = model.config
+    if replace(config, decoder_blocks=old.decoder_blocks) != old:
+        raise ValueError("only decoder_blocks may differ when growing a decoder")
+    if config.decoder_blocks_per_level < old.decoder_blocks_per_level:
+        raise ValueError(
+            f"cannot grow {old.decoder_blocks_per_level} decoder blocks a level "
+            f"into {config.decoder_blocks_per_level}"
+        )
+    grown = CausalVAE(config)
+    # A level is [upsample, block 0, block 1, ...]: the old blocks keep their names, the new
+    # ones come after them.
+    grown.load_state_dict(model.state_dict(), strict=False)
+    first_new = 1 + old.decoder_blocks_per_level
+    for level in grown.decoder.levels:
+        for block in level[first_new:]:
+            nn.init.zeros_(block.conv2.conv.weight)
+            nn.init.zeros_(block.conv2.conv.bias)
+    return grown.train(model.training)
 
 
 def _ramp(n: int, overlap: int) -> Tensor:

@@ -23,7 +23,7 @@ from sorakit.data.dataset import make_dataloader
 from sorakit.data.transforms import from_model_tensor
 from sorakit.data.video import write_video
 from sorakit.models.discriminator import PatchDiscriminator3D
-from sorakit.models.vae import VAE_PRESETS, CausalVAE
+from sorakit.models.vae import VAE_PRESETS, CausalVAE, grow_decoder
 from sorakit.train.checkpoint import (
     TrainingState,
     changed_settings,
@@ -108,16 +108,21 @@ def make_config(preset: str, **overrides) -> TrainVAEConfig:
 
 
 def _initial_model(config: TrainVAEConfig) -> CausalVAE:
-    """A fresh model of the preset, or `init`'s weights (its architecture must be the preset's);
-    with `decoder_only`, the encoder's parameters do not train."""
+    """A fresh model of the preset, or `init`'s weights (its architecture must be the preset's,
+    or the preset's with fewer decoder blocks: then the decoder grows, `grow_decoder`); with
+    `decoder_only`, the encoder's parameters do not train."""
+    preset = VAE_PRESETS[config.model]
     if not config.init:
-        return CausalVAE(VAE_PRESETS[config.model])
+        return CausalVAE(preset)
     model = CausalVAE.from_pretrained(config.init)
-    if model.config != VAE_PRESETS[config.model]:
-        raise ValueError(
-            f"--init {config.init} is not a {config.model!r} VAE; "
-            "pass its architecture with --model"
-        )
+    if model.config != preset:
+        try:
+            model = grow_decoder(model, preset)
+        except ValueError:
+            raise ValueError(
+                f"--init {config.init} is not a {config.model!r} VAE, nor one with a smaller "
+                "decoder; pass its architecture with --model"
+            ) from None
     if config.decoder_only:
         model.encoder.requires_grad_(False)
     return model
