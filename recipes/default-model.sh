@@ -12,6 +12,7 @@ TUNE_STEPS="${TUNE_STEPS:-2000}"     # then on the continued VAE's latents
 FILL_STEPS="${FILL_STEPS:-3000}"     # then with layout cells covered by outlines, not boxes
 DECODER_STEPS="${DECODER_STEPS:-1200}" # the VAE's decoder alone, on the finished latent space
 DECODER2_STEPS="${DECODER2_STEPS:-1500}" # and once more, at a lower rate
+DECODER3_STEPS="${DECODER3_STEPS:-7000}" # then grown to three blocks a level ("world-fd")
 REFINER_STEPS="${REFINER_STEPS:-600}"
 
 # 1. World clips for the VAE: five aspect ratios, images and videos; last 300 held out.
@@ -41,7 +42,9 @@ $S train-vae "${VAE2[@]}" --steps 2400 --edge-weight 0.3
 
 # 2c. vae-f2's decoder alone fine-tuned (encoder and latent normalisation frozen, so every
 #     latent below, and every transformer trained on them, stays valid): outputs/vae-f3, then
-#     its decoder again at a lower rate: outputs/vae-f4, the shipped VAE. About two hours.
+#     its decoder again at a lower rate: outputs/vae-f4, then grown to three residual blocks a
+#     decoder level (the new blocks start as the identity) and trained on: outputs/vae-fd, the
+#     shipped VAE. About four hours.
 $S train-vae --manifest outputs/vae-data/train.jsonl --val-manifest outputs/vae-data/val.jsonl \
   --out outputs/vae-f3 --model world-f --init outputs/vae-f2/model --decoder-only \
   --steps "$DECODER_STEPS" --lr 2e-4 --warmup 50 --lr-decay cosine --edge-weight 0.3 \
@@ -49,6 +52,10 @@ $S train-vae --manifest outputs/vae-data/train.jsonl --val-manifest outputs/vae-
 $S train-vae --manifest outputs/vae-data/train.jsonl --val-manifest outputs/vae-data/val.jsonl \
   --out outputs/vae-f4 --model world-f --init outputs/vae-f3/model --decoder-only \
   --steps "$DECODER2_STEPS" --lr 1.5e-4 --warmup 50 --lr-decay cosine --edge-weight 0.3 \
+  --checkpoint-every 100
+$S train-vae --manifest outputs/vae-data/train.jsonl --val-manifest outputs/vae-data/val.jsonl \
+  --out outputs/vae-fd --model world-fd --init outputs/vae-f4/model --decoder-only \
+  --steps "$DECODER3_STEPS" --lr 2e-4 --warmup 50 --lr-decay cosine --edge-weight 0.3 \
   --checkpoint-every 100
 
 # 3. Clips for the transformer: mixed sizes, 8 and 16 fps, images, 9 and 17 frames, plus more
@@ -91,7 +98,7 @@ $S train --data outputs/dit-cache-f2 --out outputs/dit-layout-lfs --model world-
 # 6. The model folder, then its evaluation (text-only and planned, side by side). When it
 #    renders a plan it guides only at t <= 0.6: at higher noise guidance multiplied the whole
 #    scene's difference from the unconditional prediction and overshot colours (BENCHMARKS.md).
-$S build-model --vae outputs/vae-f4/model --transformer outputs/dit-layout-lfs/model \
+$S build-model --vae outputs/vae-fd/model --transformer outputs/dit-layout-lfs/model \
   --out sorakit/assets/default-model --recipe recipes/default-model.sh \
   --plan-guidance-interval 0,0.6
 $S eval world --model default --no-planning --seeds 4 --out outputs/eval-text

@@ -98,7 +98,8 @@ TRAIN_VAE_PRESETS: dict[str, dict] = {
         "val_every": 10,
     },
     # World clips: the per-frame colour shortcut (`world-f`), which keeps motion inside a
-    # latent frame; the shipped default model's VAE (recipes/default-model.sh).
+    # latent frame; the shipped default model's VAE is this one with its decoder grown to
+    # `world-fd` afterwards (recipes/default-model.sh).
     "world": {"model": "world-f", "batch_size": 8, "steps": 4000},
 }
 
