@@ -494,6 +494,8 @@ def grow_decoder(model: CausalVAE, config: VAEConfig) -> CausalVAE:
     old = model.config
     if replace(config, decoder_blocks=old.decoder_blocks) != old:
         raise ValueError("only decoder_blocks may differ when growing a decoder")
+    if old.decoder_blocks_per_level < 1:  # a new first block would need a skip convolution
+        raise ValueError("cannot grow a decoder with no blocks a level")
     if config.decoder_blocks_per_level < old.decoder_blocks_per_level:
         raise ValueError(
             f"cannot grow {old.decoder_blocks_per_level} decoder blocks a level "
