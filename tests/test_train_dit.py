@@ -185,6 +185,10 @@ def _worker(rank: int, world: int, port: int, cache: str, out: str, mode: str) -
         "tiny", data=cache, out=out, steps=4, batch_size=4, parallel=mode, checkpoint_every=4
     )
     DiTTrainer(cfg, info).run()
+    # Rank 0 writes the model after the last collective; without a barrier rank 1 could tear
+    # down its gloo threads meanwhile, and the test once died with SIGABRT ("terminate called
+    # without an active exception") in CI.
+    dist.barrier()
     dist.destroy_process_group()
 
 
