@@ -290,6 +290,21 @@ def test_bucket_assign_picks_closest_aspect_then_longest_fill() -> None:
     assert Bucket(36, 64, 1).aspect == pytest.approx(16 / 9)
 
 
+
+def test_multi_scale_buckets_keep_each_clip_at_its_own_scale() -> None:
+    multi = BucketConfig.preset("world-multi")
+
+    def clip(width: int, height: int) -> VideoInfo:
+        return VideoInfo(width, height, 8.0, 17, 2.125)
+
+    assert multi.assign(clip(64, 64), fps=8) == Bucket(64, 64, 17)
+    assert multi.assign(clip(128, 96), fps=8) == Bucket(96, 128, 17)
+    assert multi.assign(clip(72, 40), fps=8) == Bucket(40, 72, 17)
+    assert multi.assign(clip(1920, 1080), fps=8) == Bucket(72, 128, 17)  # the larger scale
+    assert multi.assign(clip(90, 90), fps=8) == Bucket(64, 64, 17)  # nearer 64 than 128
+    # One scale alone: a large clip still goes to it, as before.
+    assert BucketConfig.preset("world64").assign(clip(128, 128), fps=8) == Bucket(64, 64, 17)
+
 def sampler_buckets() -> list[Bucket | None]:
     a, b, c = Bucket(64, 64, 9), Bucket(36, 64, 17), Bucket(64, 64, 1)
     return [a] * 7 + [None] * 2 + [b] * 5 + [c] * 3 + [a, None, b]

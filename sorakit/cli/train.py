@@ -24,7 +24,9 @@ def preprocess(
     text_encoder: str = typer.Option(
         "minilm", "--text-encoder", help="minilm (shipped), or a Hugging Face T5/CLIP name/path."
     ),
-    buckets: str = typer.Option("world64", "--buckets", help="Size buckets: world64, world128."),
+    buckets: str = typer.Option(
+        "world64", "--buckets", help="Size buckets: world64, world128, world-multi."
+    ),
     fps: float = typer.Option(
         None, "--fps", help="Resample every clip to this rate (default: keep each clip's own)."
     ),

@@ -30,6 +30,12 @@ def train_vae(
         "--model",
         help="VAE architecture (tiny, world, world-f, world-fd, world-s8); default: the preset's.",
     ),
+    buckets: str = typer.Option(
+        None,
+        "--buckets",
+        help="Size buckets: world64 (the preset's), world128, or world-multi (both; each clip "
+        "at the scale nearest its own).",
+    ),
     steps: int = typer.Option(None, "--steps", min=1, help="Total optimizer steps."),
     batch_size: int = typer.Option(None, "--batch-size", min=1),
     lr: float = typer.Option(None, "--lr", help="AdamW learning rate."),
@@ -85,6 +91,7 @@ def train_vae(
             manifest=str(manifest),
             out=str(out),
             model=model,
+            buckets=buckets,
             steps=steps,
             batch_size=batch_size,
             lr=lr,

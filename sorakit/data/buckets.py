@@ -62,6 +62,9 @@ PRESETS: dict[str, tuple[tuple[tuple[int, int], ...], tuple[int, ...]]] = {
     "world64": (((64, 64), (48, 64), (64, 48), (40, 72), (72, 40)), (1, 9, 17, 33)),
     "world128": (((128, 128), (96, 128), (128, 96), (72, 128), (128, 72)), (1, 9, 17, 33)),
 }
+# Both scales: each clip keeps the scale nearest its own (`BucketConfig.assign`), so a decoder
+# can learn 128 px outlines without 64 px clips being blown up to 128.
+PRESETS["world-multi"] = (PRESETS["world64"][0] + PRESETS["world128"][0], PRESETS["world64"][1])
 
 
 @dataclass(frozen=True)
@@ -98,19 +101,23 @@ class BucketConfig:
         Among the buckets the clip can fill (images fill only 1-frame buckets; videos fill those
         with at most as many frames as ``[start, end)`` holds at ``fps``), take the one closest
         in aspect ratio, measured as |log(bucket aspect / clip aspect)| so 2:1 and 1:2 are
-        equally far from 1:1, then the one with the most frames.
+        equally far from 1:1, then the one with the most frames, then the one nearest the
+        clip's own pixel count (a multi-scale preset neither blows small clips up nor shrinks
+        large ones when a bucket of their scale exists; ties go to more pixels).
         """
         fit = 1 if info.is_image else self._frames_in_range(info, fps, start, end)
         fillable = [b for b in self.buckets if b.num_frames <= fit]
         if not fillable or info.width < 1 or info.height < 1:
             return None
         log_aspect = math.log(info.width / info.height)
-        # Rounding lets equal aspects (36x64 vs 72x128) tie; ties go to more frames, then pixels.
+        log_pixels = math.log(info.width * info.height)
+        # Rounding lets equal aspects (36x64 vs 72x128) and equal scale ratios tie.
         return min(
             fillable,
             key=lambda b: (
                 round(abs(math.log(b.aspect) - log_aspect), 9),
                 -b.num_frames,
+                round(abs(math.log(b.height * b.width) - log_pixels), 9),
                 -b.height * b.width,
             ),
         )
