@@ -123,6 +123,13 @@ def test_refiner_cache_and_training(world_clips, tmp_path, kind):
                       steps=4, checkpoint_every=4)  # fmt: skip
     logs = DiTTrainer(cfg).run().logs
     assert len(logs) == 4 and all(np.isfinite(x.loss) for x in logs)
+    losses = []  # a refiner has no layout input, yet weighs its clips' objects when asked
+    for weight in (0.0, 4.0):
+        c = make_config("tiny-refiner", data=str(tmp_path / "cache"),
+                        out=str(tmp_path / f"w{weight}"), object_weight=weight)  # fmt: skip
+        with torch.no_grad():
+            losses.append(float(DiTTrainer(c).loss([0], step=0)))
+    assert losses[0] != pytest.approx(losses[1], rel=1e-4)
     with pytest.raises(ValueError, match="pairs"):  # a plain cache cannot train a refiner
         plain = tmp_path / "plain"
         preprocess(world_clips, plain, vae, encoder, BucketConfig.preset("world64"))

@@ -122,7 +122,8 @@ def train(
         None,
         "--object-weight",
         min=0.0,
-        help="Loss weight added to tokens that objects cover (by the clip's layout): 4 makes a "
+        help="Loss weight added to tokens that objects cover (by the clip's annotation; layout "
+        "models and refiners alike): 4 makes a "
         "fully covered token count five times; 0 (default) weighs every token alike.",
     ),
     resume: bool = typer.Option(

@@ -71,9 +71,9 @@ class TrainDiTConfig:
     caption_dropout: float = 0.1
     cond_prob: float = 0.25  # chance that a video keeps some latent frames clean and given
     layout_dropout: float = 0.5  # chance a clip trains without its layout (layout models only)
-    # Loss weight added to tokens that objects cover (by the clip's layout, before any dropout;
-    # 0: every token alike). Objects are a few percent of the tokens, and their colours are
-    # what overshot (BENCHMARKS.md).
+    # Loss weight added to tokens that objects cover (by the clip's annotation, before any
+    # layout dropout, for layout models and refiners alike; 0: every token alike). Objects are
+    # a few percent of the tokens, and their colours are what overshot (BENCHMARKS.md).
     object_weight: float = 0.0
     aug_max: float = 0.5  # refiners: the base latent is noised to a level drawn from [0, aug_max]
     init: str = ""  # a transformer folder to start from (new layers, e.g. layout, start at zero)
@@ -292,8 +292,12 @@ class DiTTrainer:
             targets.append(patchify(target[None], mcfg.patch_size)[0])  # (N_i, P)
             grid = token_grid(tuple(latent.shape[1:]), mcfg.patch_size)
             weight = per_token(mask, grid, mcfg.patch_size).float()
-            if cfg.object_weight and layout is not None:
-                weight = weight * (1 + cfg.object_weight * token_cover(layout, mcfg))
+            if cfg.object_weight:
+                # A model without layout input (a refiner) still has its clips' annotations.
+                cover = (
+                    layout if layout is not None else self.data.layout(index, **mcfg.layout_format)
+                )
+                weight = weight * (1 + cfg.object_weight * token_cover(cover, mcfg))
             masks.append(weight)
         packed = bool(cfg.pack_tokens)
         batch = (pack if packed else stack)(samples, mcfg.patch_size, mcfg.ref_fps)
