@@ -13,7 +13,9 @@ FILL_STEPS="${FILL_STEPS:-3000}"     # then with layout cells covered by outline
 DECODER_STEPS="${DECODER_STEPS:-1200}" # the VAE's decoder alone, on the finished latent space
 DECODER2_STEPS="${DECODER2_STEPS:-1500}" # and once more, at a lower rate
 DECODER3_STEPS="${DECODER3_STEPS:-7000}" # then grown to three blocks a level ("world-fd")
-REFINER_STEPS="${REFINER_STEPS:-600}"
+TR_STEPS="${TR_STEPS:-6000}"         # temporal refiner
+TR_OW_STEPS="${TR_OW_STEPS:-2000}"   # then with objects weighted
+SR_STEPS="${SR_STEPS:-4000}"         # spatial refiner
 
 # 1. World clips for the VAE: five aspect ratios, images and videos; last 300 held out.
 $S data synth --out outputs/vae-data --num 3000 --seed 1 \
@@ -104,10 +106,12 @@ $S build-model --vae outputs/vae-fd/model --transformer outputs/dit-layout-lfs/m
 $S eval world --model default --no-planning --seeds 4 --out outputs/eval-text
 $S eval world --model default --planning --seeds 4 --out outputs/eval-planned
 
-# 7. Optional, not in the shipped model: the cascade's refiners, from the text-only
-#    transformer's weights (they ship when they beat bicubic upsampling and frame blending;
-#    see BENCHMARKS.md). Temporal: 16 fps clips of step 3 with their every-other-frame halves.
-#    Spatial: new clips at twice the size, with the same scenes rendered at half size.
+# 7. Optional, not in the shipped model: the cascade's refiners, from the shipped transformer's
+#    weights (they ship when they beat bicubic upsampling and frame blending; see BENCHMARKS.md).
+#    Temporal: 16 fps clips of step 3 with their every-other-frame halves, then fine-tuned with
+#    the tokens objects cover weighted five times. Spatial: new clips at twice the size, with the
+#    same scenes rendered at half size. The caches need only the encoder, which every VAE from
+#    vae-f2 on shares. The two long runs went side by side, a thread each (about 50 minutes).
 $PY - <<'PY'
 import json
 rows = [json.loads(line) for line in open("outputs/dit-train.jsonl")]
@@ -115,14 +119,19 @@ keep = [r for r in rows if r["fps"] == 16.0 and r["num_frames"] in (9, 17)][:150
 with open("outputs/tr-train.jsonl", "w") as f:
     f.writelines(json.dumps(r) + "\n" for r in keep)
 PY
-$S preprocess --manifest outputs/tr-train.jsonl --out outputs/tr-cache --vae outputs/vae-f2/model \
+$S preprocess --manifest outputs/tr-train.jsonl --out outputs/tr-cache --vae outputs/vae-fd/model \
   --refiner temporal
 $S data synth --out outputs/sr-data --num 800 --size 128x128,96x128,128x96 --fps 16 \
   --frames 1,9 --seed 77
 $S preprocess --manifest outputs/sr-data/manifest.jsonl --out outputs/sr-cache \
-  --vae outputs/vae-f2/model --buckets world128 --refiner spatial
-for kind in tr sr; do
-  $S train --data outputs/$kind-cache --out outputs/$kind-run --preset world-refiner \
-    --init outputs/dit-run-f/model --pack-tokens 1024 --steps "$REFINER_STEPS" --lr 3e-4 \
-    --checkpoint-every 100 --threads 1
-done
+  --vae outputs/vae-fd/model --buckets world128 --refiner spatial
+REFINER=(--preset world-refiner --pack-tokens 1024 --lr-decay cosine --checkpoint-every 100 --threads 1)
+$S train --data outputs/tr-cache --out outputs/tr-run "${REFINER[@]}" \
+  --init sorakit/assets/default-model/transformer --steps "$TR_STEPS" --lr 3e-4
+$S train --data outputs/sr-cache --out outputs/sr-run "${REFINER[@]}" \
+  --init sorakit/assets/default-model/transformer --steps "$SR_STEPS" --lr 3e-4
+$S train --data outputs/tr-cache --out outputs/tr-run-ow "${REFINER[@]}" \
+  --init outputs/tr-run/model --steps "$TR_OW_STEPS" --lr 1.5e-4 --warmup 50 --object-weight 4
+$S build-model --vae outputs/vae-fd/model --transformer outputs/dit-layout-lfs/model \
+  --spatial-refiner outputs/sr-run/model --temporal-refiner outputs/tr-run-ow/model \
+  --out outputs/model-cascade-ow --recipe recipes/default-model.sh --plan-guidance-interval 0,0.6
