@@ -290,7 +290,6 @@ def test_bucket_assign_picks_closest_aspect_then_longest_fill() -> None:
     assert Bucket(36, 64, 1).aspect == pytest.approx(16 / 9)
 
 
-
 def test_multi_scale_buckets_keep_each_clip_at_its_own_scale() -> None:
     multi = BucketConfig.preset("world-multi")
 
@@ -304,6 +303,21 @@ def test_multi_scale_buckets_keep_each_clip_at_its_own_scale() -> None:
     assert multi.assign(clip(90, 90), fps=8) == Bucket(64, 64, 17)  # nearer 64 than 128
     # One scale alone: a large clip still goes to it, as before.
     assert BucketConfig.preset("world64").assign(clip(128, 128), fps=8) == Bucket(64, 64, 17)
+
+
+@pytest.mark.parametrize("command", ["preprocess", "train-vae"])
+def test_bucket_help_names_every_preset(command) -> None:
+    # The CLIs list the presets by hand (no torch import for --help); this keeps them in step.
+    from typer.testing import CliRunner
+
+    from sorakit.cli.main import app
+    from sorakit.data.buckets import PRESETS
+
+    result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0
+    line = next(x for x in result.output.splitlines() if "--buckets" in x)
+    assert all(name in line for name in PRESETS), line
+
 
 def sampler_buckets() -> list[Bucket | None]:
     a, b, c = Bucket(64, 64, 9), Bucket(36, 64, 17), Bucket(64, 64, 1)

@@ -123,8 +123,8 @@ def train(
         "--object-weight",
         min=0.0,
         help="Loss weight added to tokens that objects cover (by the clip's annotation; layout "
-        "models and refiners alike): 4 makes a "
-        "fully covered token count five times; 0 (default) weighs every token alike.",
+        "models and refiners alike): 4 makes a fully covered token count five times; 0 "
+        "(default) weighs every token alike.",
     ),
     resume: bool = typer.Option(
         True, "--resume/--no-resume", help="Continue from the newest complete checkpoint."
