@@ -9,6 +9,7 @@ import torch
 from typer.testing import CliRunner
 
 from sorakit.cascade import low_version, refined_shape, refiner_input, upsample_video
+from sorakit.cascade.motion import midpoints
 from sorakit.cascade.resample import low_video
 from sorakit.cli.main import app
 from sorakit.data.buckets import BucketConfig
@@ -26,12 +27,13 @@ from sorakit.world.clip import render_clip
 from sorakit.world.synth import SynthConfig, iter_clips
 
 
-def test_temporal_upsampling_keeps_the_frames_and_blends_between():
-    video = torch.rand(1, 3, 3, 4, 4) * 2 - 1
+def test_temporal_upsampling_keeps_the_frames_and_puts_midpoints_between():
+    video = torch.rand(2, 3, 3, 8, 12) * 2 - 1
     up = upsample_video(video, "temporal")
-    assert up.shape == (1, 3, 5, 4, 4)
+    assert up.shape == (2, 3, 5, 8, 12)
     torch.testing.assert_close(up[:, :, ::2], video)  # the frames on the even places
-    torch.testing.assert_close(up[:, :, 3], (video[:, :, 1] + video[:, :, 2]) / 2)
+    mid = midpoints(video[1, :, 1][None], video[1, :, 2][None])[0]
+    torch.testing.assert_close(up[1, :, 3], mid)  # each clip's own pair, in order
     flat = torch.full((1, 3, 2, 4, 6), 0.25)
     torch.testing.assert_close(upsample_video(flat, "spatial"), torch.full((1, 3, 2, 8, 12), 0.25))
 

@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 META_NAME = "meta.json"
 LOW = ".low"  # key suffix of a clip's low-version latent in a refiner's cache
+# What `refiner_input` makes for each refiner today; caches record it.
+REFINER_INPUTS = {"spatial": "upsampled-pixels", "temporal": "motion-compensated"}
 TEXT_NAME = "text.safetensors"
 
 
@@ -113,9 +115,9 @@ def preprocess(
         "text_encoder": text_encoder.name,
         "text_dim": text_encoder.dim,
         "refiner": refiner,
-        # Refiner inputs were upsampled in latents before; those caches train refiners that
-        # read the wrong moments (sorakit.cascade.resample).
-        "refiner_input": "upsampled-pixels" if refiner else None,
+        # How the refiner input was made (sorakit.cascade.resample), so a cache made another
+        # way (latents upsampled, frames blended) is not trained on by mistake.
+        "refiner_input": REFINER_INPUTS.get(refiner),
     }
     write_meta(out, text, meta)
     return meta

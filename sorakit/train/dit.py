@@ -23,7 +23,12 @@ from pathlib import Path
 
 import torch
 
-from sorakit.data.latents import LatentDataset, PackedBatchSampler, latent_batch_sampler
+from sorakit.data.latents import (
+    REFINER_INPUTS,
+    LatentDataset,
+    PackedBatchSampler,
+    latent_batch_sampler,
+)
 from sorakit.data.layout import object_cover, spread_kind_weights
 from sorakit.diffusion import interpolate, sample_timesteps, shift_for_tokens, velocity_target
 from sorakit.models.dit import DIT_PRESETS, DiT, DiTConfig
@@ -232,10 +237,12 @@ class DiTTrainer:
             raise ValueError(
                 f"{config.data}: a refiner trains on a cache of pairs (preprocess --refiner)"
             )
-        if base.cond_channels and self.data.meta.get("refiner_input") != "upsampled-pixels":
+        kind = self.data.meta.get("refiner")
+        if base.cond_channels and self.data.meta.get("refiner_input") != REFINER_INPUTS[kind]:
             raise ValueError(
-                f"{config.data}: its refiner inputs were upsampled in latents, which puts "
-                "in-between frames at the wrong moments; run preprocess --refiner again"
+                f"{config.data}: its refiner inputs were made the old way (latents upsampled, or "
+                f"frames blended), not as the pipeline makes them now ({REFINER_INPUTS[kind]}); "
+                f"run preprocess --refiner {kind} again"
             )
         torch.manual_seed(config.seed)  # the same initial weights on every rank
         self.model = DiT(self.model_config)
