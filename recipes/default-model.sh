@@ -112,6 +112,9 @@ $S eval world --model default --planning --seeds 4 --out outputs/eval-planned
 #    the tokens objects cover weighted five times. Spatial: new clips at twice the size, with the
 #    same scenes rendered at half size. The caches need only the encoder, which every VAE from
 #    vae-f2 on shares. The two long runs went side by side, a thread each (about 50 minutes).
+#    The temporal refiner measured in BENCHMARKS.md was trained before its input became
+#    motion-compensated midpoints (it read blends); run again, this step trains it on midpoints,
+#    which has not been measured yet.
 $PY - <<'PY'
 import json
 rows = [json.loads(line) for line in open("outputs/dit-train.jsonl")]
