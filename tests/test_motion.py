@@ -8,13 +8,11 @@ from sorakit.cascade.motion import midpoints
 BACKGROUND, COLOUR = -0.8, torch.tensor([0.9, -0.2, 0.4])
 
 
-def square_at(height: int, width: int, top: float, left: float, side: int = 8, exact=True):
-    """A (1, 3, H, W) frame: a square of COLOUR on a flat background; a corner between pixels
-    covers them in part (`exact` False allows it)."""
+def square_at(height: int, width: int, top: float, left: float, side: int = 8) -> torch.Tensor:
+    """A (1, 3, H, W) frame: a square of COLOUR on a flat background; at a corner between
+    pixels, the pixels it covers in part take their share of its colour."""
     ys, xs = torch.arange(height).view(-1, 1), torch.arange(width).view(1, -1)
     cover = lambda p, lo: (p + 1 - lo).clamp(0, 1) * (lo + side - p).clamp(0, 1)  # noqa: E731
-    if exact:
-        assert top == int(top) and left == int(left)
     share = cover(ys, top) * cover(xs, left)  # (H, W)
     return BACKGROUND + share * (COLOUR - BACKGROUND).view(1, 3, 1, 1)
 
@@ -48,7 +46,7 @@ def test_a_moving_square_appears_once_halfway_at_full_strength(size, start, move
     asks for most of the square, not every pixel."""
     (h, w), (top, left), (dy, dx) = size, start, move
     a, b = square_at(h, w, top, left), square_at(h, w, top + dy, left + dx)
-    truth = strength(square_at(h, w, top + dy / 2, left + dx / 2, exact=False))
+    truth = strength(square_at(h, w, top + dy / 2, left + dx / 2))
     for frame, whole in ((midpoints(a, b), True), ((a + b) / 2, False)):
         got = strength(frame)
         inside = (got * truth).sum() / truth.sum()  # how much of the true square is there
