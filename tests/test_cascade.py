@@ -136,6 +136,14 @@ def test_refiner_cache_and_training(world_clips, tmp_path, kind):
         plain = tmp_path / "plain"
         preprocess(world_clips, plain, vae, encoder, BucketConfig.preset("world64"))
         DiTTrainer(make_config("tiny-refiner", data=str(plain), out=str(tmp_path / "x")))
+    # A cache from before a change to refiner_input (temporal: blends; before that, either
+    # kind: latents upsampled, unrecorded) would train the refiner on inputs it never gets.
+    meta_path = tmp_path / "cache" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["refiner_input"] = {"spatial": None, "temporal": "upsampled-pixels"}[kind]
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=f"preprocess --refiner {kind} again"):
+        DiTTrainer(make_config("tiny-refiner", data=str(meta_path.parent), out=str(tmp_path / "y")))
 
 
 @pytest.fixture(scope="module")
