@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from sorakit.cascade import low_version, refined_shape, refiner_input, upsample_video
 from sorakit.cascade.motion import midpoints
+from sorakit.cascade.refine import refine
 from sorakit.cascade.resample import low_video
 from sorakit.cli.main import app
 from sorakit.data.buckets import BucketConfig
@@ -91,6 +92,22 @@ def test_refiner_reads_its_base_and_packs_like_alone():
         assert not torch.allclose(model(stack([other], patch, ref)), model(stack([a], patch, ref)))
         with pytest.raises(ValueError, match="base latent"):
             model(stack([replace(a, cond=None)], patch, ref))
+
+
+def test_refiner_strength_starts_from_its_input():
+    model = _refiner()
+    g = torch.Generator().manual_seed(0)
+    cond = torch.randn(1, model.config.in_channels, 2, 4, 4, generator=g)
+    texts = [torch.randn(3, 384, generator=g)]
+    near = refine(model, cond, texts, [], 8.0, steps=2, aug=0.0, strength=1e-3)
+    far = refine(model, cond, texts, [], 8.0, steps=2, aug=0.0)
+    assert (near - cond).abs().max() < 0.02 < 0.5 < (far - cond).abs().mean()
+
+
+@pytest.mark.parametrize("strength", [{"colour": 0.5}, {"spatial": 0.0}, {"temporal": 1.5}])
+def test_refiner_strength_is_checked(strength):
+    with pytest.raises(ValueError, match="refiner"):
+        PipelineConfig(refiner_strength=strength)
 
 
 @pytest.fixture(scope="module")
@@ -187,6 +204,18 @@ def test_cascade_runs_base_then_refiners_and_each_can_be_turned_off(cascade_fold
     assert image.provenance["cascade"] == ["spatial"]
 
 
+def test_the_models_refiner_strength_reaches_its_stage(cascade_folder, tmp_path):
+    pipe = TextToVideoPipeline.from_pretrained(cascade_folder)
+    pipe.config = replace(pipe.config, refiner_strength={"spatial": 1e-3})
+    pipe.save_pretrained(tmp_path / "m")
+    pipe = TextToVideoPipeline.from_pretrained(tmp_path / "m")
+    video = to_model_tensor(render_clip(seed=3, width=16, height=16, fps=4.0, num_frames=5).frames)
+    r = pipe.request("a red ball", width=32, height=32, frames=5, fps=4.0)
+    cond = refiner_input(pipe.vae, video[None], "spatial")
+    near = pipe.refine_pixels(video[None], "spatial", r)
+    assert (near - cond).abs().max() < 0.02 * cond.abs().max()
+
+
 def test_upscale_and_interpolate_commands(cascade_folder, tmp_path):
     clip = render_clip(seed=2, width=16, height=16, fps=4.0, num_frames=5)
     from sorakit.data.video import read_video, write_video
@@ -211,3 +240,19 @@ def test_upscale_and_interpolate_commands(cascade_folder, tmp_path):
         assert result.exit_code == 0, result.output
         video = read_video(out)
         assert video.frames.shape[:3] == shape and video.fps == pytest.approx(fps)
+
+
+def test_build_model_sets_refiner_strength(cascade_folder, tmp_path):
+    runner = CliRunner()
+    parts = ["build-model", "--vae", str(cascade_folder / "vae"),
+             "--transformer", str(cascade_folder / "transformer"),
+             "--spatial-refiner", str(cascade_folder / "spatial_refiner")]  # fmt: skip
+    strength = ["--refiner-strength", "spatial=0.2"]
+    ok = runner.invoke(app, [*parts, "--out", str(tmp_path / "m"), *strength])
+    assert ok.exit_code == 0, ok.output
+    config = json.loads((tmp_path / "m" / "pipeline.json").read_text())
+    assert config["refiner_strength"] == {"spatial": 0.2}
+    for bad in ("spatial", "spatial=2", "sharpen=0.5"):
+        strength = ["--refiner-strength", bad]
+        result = runner.invoke(app, [*parts, "--out", str(tmp_path / "x"), *strength])
+        assert result.exit_code == 2 and "refiner" in result.output, result.output

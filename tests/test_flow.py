@@ -16,6 +16,7 @@ from sorakit.diffusion import (
     shift_time,
     velocity_target,
 )
+from sorakit.pipeline.denoise import time_grid
 
 
 def test_convention_data_at_zero_noise_at_one():
@@ -87,6 +88,18 @@ def test_sampling_times_grid():
     assert (times[1:] < times[:-1]).all()
     with pytest.raises(ValueError):
         sampling_times(0)
+
+
+@pytest.mark.parametrize("shift", [1.0, 2.5])
+def test_sdedit_grid_takes_every_step_from_its_start(shift):
+    torch.testing.assert_close(time_grid(8, shift), sampling_times(8, shift))
+    times = time_grid(8, shift, strength=0.3)
+    assert times.shape == (9,) and times[0] == pytest.approx(0.3) and times[-1] == 0
+    assert (times[1:] < times[:-1]).all()
+    unshifted = times / (shift - (shift - 1) * times)  # the full grid's law: equal steps
+    torch.testing.assert_close(unshifted[:-1] - unshifted[1:], (unshifted[0] / 8).expand(8))
+    with pytest.raises(ValueError, match="strength"):
+        time_grid(8, shift, strength=0.0)
 
 
 def test_logit_normal_timesteps():

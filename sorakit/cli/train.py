@@ -175,6 +175,15 @@ def train(
         print(result.model_dir)
 
 
+def _strengths(text: str) -> dict[str, float]:
+    """'spatial=0.2,temporal=0.5' -> {"spatial": 0.2, "temporal": 0.5}; checked by the config."""
+    try:
+        pairs = [item.split("=") for item in text.split(",") if item.strip()]
+        return {kind.strip(): float(value) for kind, value in pairs}
+    except ValueError:
+        raise typer.BadParameter(f"--refiner-strength {text!r}: give KIND=T[,KIND=T]") from None
+
+
 def build_model(
     vae: Path = typer.Option(..., "--vae", help="A saved VAE folder (train-vae's OUT/model)."),
     transformer: Path = typer.Option(
@@ -203,6 +212,12 @@ def build_model(
     temporal_refiner: Path = typer.Option(
         None, "--temporal-refiner", help="A trained temporal refiner."
     ),
+    refiner_strength: str = typer.Option(
+        "",
+        "--refiner-strength",
+        help="Where refiners start, KIND=T[,KIND=T] (e.g. spatial=0.2): from their own input "
+        "noised to time T (SDEdit) instead of from pure noise (T = 1, the default).",
+    ),
 ) -> None:
     """Put a trained VAE and transformer (and the cascade's refiners, if trained) together into
     a model folder for `generate` and `eval world --model`. The world's vocabulary goes in, so
@@ -222,7 +237,7 @@ def build_model(
             text_encoder=text_encoder, width=width, height=height, frames=frames, fps=fps,
             steps=steps, guidance=guidance, guidance_interval=parse_interval(guidance_interval),
             plan_guidance_interval=parse_interval(plan_guidance_interval),
-            vocabulary=vocabulary(),
+            vocabulary=vocabulary(), refiner_strength=_strengths(refiner_strength),
             training={"recipe": recipe} if recipe else {},
         )  # fmt: skip
         pipe = TextToVideoPipeline(*parts, encoder, config, refiners=refiners)

@@ -20,8 +20,8 @@ from sorakit.diffusion import (
     guides_at,
     heun_sample,
     interpolate,
-    sampling_times,
     shift_for_tokens,
+    shift_time,
 )
 from sorakit.models.dit import DiT
 from sorakit.models.tokens import Sample, stack, to_latents, token_grid
@@ -30,13 +30,17 @@ SAMPLERS = {"euler": euler_sample, "heun": heun_sample}
 
 
 def time_grid(steps: int, shift: float, strength: float = 1.0) -> Tensor:
-    """The sampler's times; with strength < 1 (SDEdit) the run starts part-way, at t = strength."""
+    """The sampler's times. With strength < 1 (SDEdit) the run starts part-way, at t = strength,
+    and its `steps` steps are spread over [strength, 0] as the full grid's are over [1, 0] (the
+    same shift): `steps` is always the number of steps taken."""
     if not 0 < strength <= 1:
         raise ValueError(f"strength must be in (0, 1], got {strength}")
-    full = sampling_times(steps, shift)
-    if strength >= 1:
-        return full
-    return torch.cat([torch.tensor([strength]), full[full < strength]])
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    start = strength / (shift - (shift - 1) * strength)  # shift_time's inverse at strength
+    times = shift_time(torch.linspace(start, 0.0, steps + 1), shift)
+    times[0] = strength  # exact, not through the inverse and back
+    return times
 
 
 @torch.no_grad()

@@ -83,10 +83,21 @@ class PipelineConfig:
     plan_guidance_interval: tuple[float, float] | None = None
     sampler: str = "euler"
     refiner_steps: int = 10  # sampler steps of each cascade refiner
+    # Where each refiner's sampler starts, by kind ("temporal", "spatial"): 1 (the default) is
+    # pure noise, as the refiners train; below 1 it starts from its own input noised to that
+    # time (SDEdit, as LTX-Video's refining stage does), keeping more of the stage's content.
+    refiner_strength: dict[str, float] = field(default_factory=dict)
     max_frames: int = 65
     max_side: int = 512
     vocabulary: tuple[str, ...] = ()  # words of the training captions; others get a warning
     training: dict[str, Any] = field(default_factory=dict)  # the recipe, for provenance
+
+    def __post_init__(self) -> None:
+        for kind, strength in self.refiner_strength.items():
+            if kind not in REFINER_FOLDERS:
+                raise ValueError(f"refiner_strength: unknown refiner {kind!r}")
+            if not 0 < strength <= 1:
+                raise ValueError(f"refiner_strength[{kind!r}] must be in (0, 1], got {strength}")
 
 
 @dataclass
@@ -555,7 +566,8 @@ class TextToVideoPipeline:
         # the refiners cheap.
         return refine(
             self.refiners[kind], cond, self.encode_text([r.prompt]), [], r.fps,
-            steps=self.config.refiner_steps, guidance=1.0, seed=r.seed, on_step=on_step,
+            steps=self.config.refiner_steps, guidance=1.0,
+            strength=self.config.refiner_strength.get(kind, 1.0), seed=r.seed, on_step=on_step,
         )  # fmt: skip
 
     def refine_video(
