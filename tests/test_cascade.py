@@ -16,6 +16,7 @@ from sorakit.cli.main import app
 from sorakit.data.buckets import BucketConfig
 from sorakit.data.dataset import VideoDataset
 from sorakit.data.latents import LatentDataset, preprocess
+from sorakit.data.layout import box_track, layout_map
 from sorakit.data.manifest import read_manifest
 from sorakit.data.transforms import to_model_tensor
 from sorakit.models.dit import DIT_PRESETS, DiT
@@ -163,6 +164,28 @@ def test_refiner_cache_and_training(world_clips, tmp_path, kind):
         DiTTrainer(make_config("tiny-refiner", data=str(meta_path.parent), out=str(tmp_path / "y")))
 
 
+def test_a_refiner_can_read_the_layout_too(world_clips, tmp_path):
+    vae, encoder = CausalVAE(VAE_PRESETS["tiny"]), TextEncoder.from_pretrained("minilm")
+    preprocess(world_clips, tmp_path / "cache", vae, encoder, BucketConfig.preset("world64"),
+               refiner="spatial")  # fmt: skip
+    losses = []
+    for dropout in (0.0, 1.0):
+        c = make_config(
+            "tiny-refiner",
+            model="tiny-refiner-layout",
+            layout_dropout=dropout,
+            data=str(tmp_path / "cache"),
+            out=str(tmp_path / f"d{dropout}"),
+        )
+        trainer = DiTTrainer(c)
+        torch.manual_seed(0)
+        with torch.no_grad():  # the output and layout input start at zero: give them a say
+            for p in trainer.model.parameters():
+                p.add_(torch.randn_like(p) * 0.05)
+            losses.append(float(trainer.loss([0, 1], step=0)))
+    assert np.isfinite(losses).all() and losses[0] != pytest.approx(losses[1], rel=1e-4)
+
+
 @pytest.fixture(scope="module")
 def cascade_folder(tmp_path_factory):
     torch.manual_seed(0)
@@ -202,6 +225,38 @@ def test_cascade_runs_base_then_refiners_and_each_can_be_turned_off(cascade_fold
     assert native.provenance["cascade"] == [] and native.frames.shape == (9, 16, 16, 3)
     image = pipe("a red ball", plan=False, frames=1, width=32, height=32)
     assert image.provenance["cascade"] == ["spatial"]
+
+
+def test_a_layout_refiner_follows_the_plan_on_its_own_grid(cascade_folder, monkeypatch):
+    import sorakit.cascade.refine as refine_module
+
+    pipe = TextToVideoPipeline.from_pretrained(cascade_folder)
+    torch.manual_seed(3)
+    refiner = DiT(DIT_PRESETS["tiny-refiner-layout"]).eval()
+    with torch.no_grad():
+        for p in refiner.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    pipe.refiners["spatial"] = refiner
+    seen, real = [], refine_module.refine
+
+    def spy(model, cond, *args, layout=None, **kw):
+        seen.append((cond.shape, layout))
+        return real(model, cond, *args, layout=layout, **kw)
+
+    monkeypatch.setattr(refine_module, "refine", spy)
+    final = dict(width=32, height=32, fps=8.0, frames=9)
+    video = pipe("a red ball falls", seed=1, **final)
+    assert video.plan["scene"]["width"] == 32  # planned once, at the final size and rate
+    (_, temporal_layout), (shape, spatial_layout) = seen
+    assert temporal_layout is None  # that refiner reads no layout
+    track = box_track(video.plan)
+    expected = layout_map(track, shape[2:], 8.0, pipe.vae.temporal_factor,
+                          **refiner.config.layout_format)  # fmt: skip
+    torch.testing.assert_close(spatial_layout, expected[None])
+    assert spatial_layout[:, 1:].sum() > 0  # the ball is on the map
+    seen.clear()
+    pipe("a red ball falls", seed=1, plan=False, **final)
+    assert seen[1][1] is None  # text-only: nothing to follow
 
 
 def test_the_models_refiner_strength_reaches_its_stage(cascade_folder, tmp_path):

@@ -26,6 +26,7 @@ def refine(
     guidance: float = 1.0,
     aug: float = DEFAULT_AUG,
     strength: float = 1.0,
+    layout: Tensor | None = None,
     seed: int = 0,
     on_step: Callable[[], None] | None = None,
 ) -> Tensor:
@@ -35,7 +36,8 @@ def refine(
     `fps` is the refined clip's frame rate (twice the base's for the temporal refiner); `texts`
     and `uncond` are the captions, as in `generate_latents`. The input is noised to level
     `aug` before the refiner reads it. `strength` < 1 starts the sampler part-way, from the
-    input itself noised to t = strength (SDEdit), instead of from pure noise.
+    input itself noised to t = strength (SDEdit), instead of from pure noise. `layout`
+    (B, S, T, H, W): the plan's layout maps on the refined grid, for a refiner that reads them.
     """
     if not model.config.cond_channels:
         raise ValueError("this transformer is not a refiner (it reads no base latent)")
@@ -44,5 +46,5 @@ def refine(
     noise = torch.randn(cond.shape, generator=g)
     return generate_latents(
         model, noise, texts, uncond, fps, steps=steps, guidance=guidance, cond=noisy, aug=aug,
-        init=cond if strength < 1 else None, strength=strength, on_step=on_step,
+        init=cond if strength < 1 else None, strength=strength, layout=layout, on_step=on_step,
     )  # fmt: skip

@@ -83,7 +83,7 @@ def train(
         "--model",
         help="Transformer: tiny, world-text, world, world-lf, world-lfs (the default "
         "model's), world-lfc (world-lfs with colour and shape per pixel frame), world-refiner, "
-        "base, large.",
+        "world-refiner-layout (a refiner that follows the plan's layout too), base, large.",
     ),
     steps: int = typer.Option(None, "--steps", min=1, help="Total optimizer steps."),
     batch_size: int = typer.Option(None, "--batch-size", min=1, help="Clips per step, all GPUs."),

@@ -101,7 +101,21 @@ DIT_PRESETS: dict[str, DiTConfig] = {
     # The cascade's spatial and temporal refiners: the world transformer reading the base
     # latent instead of a layout, so they can start from its weights.
     "world-refiner": DiTConfig(dim=192, depth=6, heads=3, cond_channels=16),
+    # A refiner that also reads the plan's layout at its own size and frame rate, in the default
+    # model's format: where a base output blurs a small shape or an in-between position, the
+    # plan still says it.
+    "world-refiner-layout": replace(_WORLD_LF, layout_fill="shape", cond_channels=16),
     "tiny-refiner": DiTConfig(in_channels=4, dim=64, depth=2, heads=2, cond_channels=4),
+    "tiny-refiner-layout": DiTConfig(
+        in_channels=4,
+        dim=64,
+        depth=2,
+        heads=2,
+        cond_channels=4,
+        layout_channels=layout_channels(4),
+        layout_frames=4,
+        layout_fill="shape",
+    ),
     # GPU sizes (untrained here): about 130M and 1.1B parameters.
     "base": DiTConfig(dim=768, depth=12, heads=12),
     "large": DiTConfig(dim=1536, depth=28, heads=24, text_dim=4096),

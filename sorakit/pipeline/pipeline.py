@@ -173,18 +173,19 @@ class Request:
     sampler: str
 
 
-def _check_parts_fit(vae: CausalVAE, transformer: DiT) -> None:
-    """A transformer trained on another latent space would generate noise, silently."""
+def _check_parts_fit(vae: CausalVAE, transformer: DiT, name: str = "the transformer") -> None:
+    """A transformer (or refiner: `name`) trained on another latent space would generate
+    noise, silently."""
     cfg = transformer.config
     if cfg.in_channels != vae.latent_channels:
         raise ValueError(
-            f"the transformer reads {cfg.in_channels} latent channels, the VAE makes "
+            f"{name} reads {cfg.in_channels} latent channels, the VAE makes "
             f"{vae.latent_channels}: they were not trained together"
         )
     for frames in (cfg.layout_frames, cfg.layout_kind_frames) if cfg.layout_channels else ():
         if frames not in (1, vae.temporal_factor):
             raise ValueError(
-                f"the transformer's layout has {frames} frames per latent frame; the "
+                f"{name}'s layout has {frames} frames per latent frame; the "
                 f"VAE's latent frames hold {vae.temporal_factor}"
             )
 
@@ -212,6 +213,8 @@ class TextToVideoPipeline:
         refiners: dict[str, DiT] | None = None,
     ):
         _check_parts_fit(vae, transformer)
+        for kind, refiner in (refiners or {}).items():
+            _check_parts_fit(vae, refiner, f"the {kind} refiner")
         self.vae, self.transformer, self.text_encoder = vae.eval(), transformer.eval(), text_encoder
         self.refiners = {k: m.eval() for k, m in (refiners or {}).items()}  # kind -> refiner
         self.config = config
@@ -504,13 +507,15 @@ class TextToVideoPipeline:
         stages = self.cascade_stages(r, spatial, temporal)
         base = self.base_request(r, stages)
         if plan is not False and not isinstance(plan, dict):
-            plan = self._auto_plan(base)
+            # Planned at the final size and rate: one simulation serves every stage (a plan's
+            # boxes are in canvas fractions and its frames sample one continuous run).
+            plan = self._auto_plan(r)
         if isinstance(plan, dict) and not self.reads_layout:
             raise GenerationError("this model does not read layouts: it cannot render a plan")
         plan = plan or None
         latents = self.sample(base, self.latent_frames(base.frames), plan=plan, on_step=on_step)
         for kind in stages:
-            latents = self.refine(latents, kind, r, on_step=on_step)
+            latents = self.refine(latents, kind, r, plan=plan, on_step=on_step)
         mode = "text-to-image" if r.frames == 1 else "text-to-video"
         video = self._video(latents, r, mode, planned=plan is not None, cascade=list(stages))
         video.plan = plan
@@ -544,16 +549,27 @@ class TextToVideoPipeline:
 
     @torch.no_grad()
     def refine(
-        self, latents: Tensor, kind: str, r: Request, on_step: Callable[[], None] | None = None
+        self,
+        latents: Tensor,
+        kind: str,
+        r: Request,
+        plan: dict | None = None,
+        on_step: Callable[[], None] | None = None,
     ) -> Tensor:
         """One cascade stage on latents (1, C, t, h, w); `r` gives the caption, the seed and
-        the frame rate of the output (the spatial stage keeps the rate the temporal one made)."""
+        the frame rate of the output (the spatial stage keeps the rate the temporal one made);
+        `plan`, the layout a refiner that reads layouts follows."""
         video = self.vae.decode(latents, chunk=4).clamp(-1, 1)
-        return self.refine_pixels(video, kind, r, on_step)
+        return self.refine_pixels(video, kind, r, plan, on_step)
 
     @torch.no_grad()
     def refine_pixels(
-        self, video: Tensor, kind: str, r: Request, on_step: Callable[[], None] | None = None
+        self,
+        video: Tensor,
+        kind: str,
+        r: Request,
+        plan: dict | None = None,
+        on_step: Callable[[], None] | None = None,
     ) -> Tensor:
         """One cascade stage on a video (1, 3, T, H, W) in [-1, 1]: refined latents."""
         from sorakit.cascade import refiner_input
@@ -561,13 +577,20 @@ class TextToVideoPipeline:
 
         if kind not in self.refiners:
             raise GenerationError(f"this model has no {kind} refiner")
+        model = self.refiners[kind]
         cond = refiner_input(self.vae, video, kind)
+        layout = None
+        if plan is not None and model.config.layout_channels:
+            tf = self.vae.temporal_factor
+            layout = layout_map(box_track(plan), cond.shape[2:], r.fps, tf,
+                                **model.config.layout_format)[None]  # fmt: skip
         # No guidance: the input already carries the content, and one pass per step keeps
         # the refiners cheap.
         return refine(
-            self.refiners[kind], cond, self.encode_text([r.prompt]), [], r.fps,
+            model, cond, self.encode_text([r.prompt]), [], r.fps,
             steps=self.config.refiner_steps, guidance=1.0,
-            strength=self.config.refiner_strength.get(kind, 1.0), seed=r.seed, on_step=on_step,
+            strength=self.config.refiner_strength.get(kind, 1.0), layout=layout, seed=r.seed,
+            on_step=on_step,
         )  # fmt: skip
 
     def refine_video(
