@@ -8,6 +8,8 @@
   VAE), and the temporal refiner; PSNR (mean over clips, and of the
   error pooled over clips) and object position error (detector centre against the annotation,
   pixels) on the in-between frames.
+- A refiner that reads layouts is also run with the clip's own annotation as its plan
+  (`refiner_with_layout`): what it gets in a planned cascade, where the plan is the scene.
 - Speed: one video at twice the base's size and rate, by the cascade and by the base directly,
   interleaved, as a ratio.
 
@@ -81,6 +83,10 @@ def motion_midpoints(low: np.ndarray) -> np.ndarray:
     return from_model_tensor(up).numpy()
 
 
+def reads_layout(pipe, kind: str) -> bool:
+    return bool(pipe.refiners[kind].config.layout_channels)
+
+
 def spatial(pipe, clips: int) -> dict:
     scores = {"bicubic": [], "refiner": [], "vae_ceiling": []}
     for i in range(clips):
@@ -89,12 +95,18 @@ def spatial(pipe, clips: int) -> dict:
         refined = pipe.refine_video("spatial", lo.frames, 16.0, lo.caption, seed=i).frames
         scores["bicubic"].append(psnr(bicubic(lo.frames), hi.frames))
         scores["refiner"].append(psnr(refined, hi.frames))
+        if reads_layout(pipe, "spatial"):
+            planned = pipe.refine_video("spatial", lo.frames, 16.0, lo.caption, seed=i,
+                                        plan=hi.annotation).frames  # fmt: skip
+            scores.setdefault("refiner_with_layout", []).append(psnr(planned, hi.frames))
         scores["vae_ceiling"].append(psnr(vae_roundtrip(pipe, hi.frames), hi.frames))
     return {k: float(np.mean(v)) for k, v in scores.items()}
 
 
 def temporal(pipe, clips: int) -> dict:
     psnrs = {"repeat": [], "blend": [], "midpoints": [], "refiner": [], "vae_ceiling": []}
+    if reads_layout(pipe, "temporal"):
+        psnrs["refiner_with_layout"] = []
     errors = {k: [] for k in psnrs}
     mses = {k: [] for k in psnrs}
     for i in range(clips):
@@ -114,6 +126,10 @@ def temporal(pipe, clips: int) -> dict:
             "refiner": pipe.refine_video("temporal", lo, 8.0, hi.caption, seed=i).frames,
             "vae_ceiling": vae_roundtrip(pipe, hi.frames),
         }
+        if reads_layout(pipe, "temporal"):  # the scene's own boxes, as a plan would give
+            outputs["refiner_with_layout"] = pipe.refine_video(
+                "temporal", lo, 8.0, hi.caption, seed=i, plan=hi.annotation
+            ).frames
         for name, frames in outputs.items():
             mses[name].append(mse(frames[odd], hi.frames[odd]))
             psnrs[name].append(db(mses[name][-1]))

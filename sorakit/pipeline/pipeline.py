@@ -601,10 +601,12 @@ class TextToVideoPipeline:
         prompt: str = "",
         seed: int = 0,
         on_step: Callable[[], None] | None = None,
+        plan: dict | None = None,
     ) -> GeneratedVideo:
         """Run one refiner on a user's video (T, H, W, 3) uint8: `upscale` (kind "spatial")
         or `interpolate` (kind "temporal"). The video keeps its size (cut to a multiple of the
-        model's step) and frame count (cut to 1 + 4k)."""
+        model's step) and frame count (cut to 1 + 4k). `plan`: a plan or world annotation of
+        the output, for a refiner that reads layouts."""
         m, tf = self.size_multiple, self.vae.temporal_factor
         height, width = frames.shape[1] // m * m, frames.shape[2] // m * m
         if height < m or width < m:
@@ -618,7 +620,7 @@ class TextToVideoPipeline:
         )  # fmt: skip
         video = to_model_tensor(self.prepare_frames(frames, r, fps))[None]
         out_fps = fps * 2 if kind == "temporal" else fps
-        latents = self.refine_pixels(video, kind, replace(r, fps=out_fps), on_step=on_step)
+        latents = self.refine_pixels(video, kind, replace(r, fps=out_fps), plan, on_step)
         scale = 2 if kind == "spatial" else 1
         final = replace(r, width=width * scale, height=height * scale, fps=out_fps)
         return self._video(latents, final, f"refine-{kind}", input_frames=len(frames))
