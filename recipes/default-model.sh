@@ -153,3 +153,9 @@ $S train --data outputs/tr-cache --out outputs/tr-run-lay "${REFINER[@]}" \
 $S build-model --vae outputs/vae-fd/model --transformer outputs/dit-layout-lfs/model \
   --spatial-refiner outputs/sr-run-lay/model --temporal-refiner outputs/tr-run-lay/model \
   --out outputs/model-cascade-lay --recipe recipes/default-model.sh --plan-guidance-interval 0,0.6
+# The same, its spatial refiner trusting its input less (and so the plan more): chosen on a
+# tuning copy of the cascade suite (BENCHMARKS.md).
+$S build-model --vae outputs/vae-fd/model --transformer outputs/dit-layout-lfs/model \
+  --spatial-refiner outputs/sr-run-lay/model --temporal-refiner outputs/tr-run-lay/model \
+  --out outputs/model-cascade-lay-a5 --recipe recipes/default-model.sh \
+  --plan-guidance-interval 0,0.6 --refiner-aug spatial=0.5

@@ -105,10 +105,15 @@ def test_refiner_strength_starts_from_its_input():
     assert (near - cond).abs().max() < 0.02 < 0.5 < (far - cond).abs().mean()
 
 
-@pytest.mark.parametrize("strength", [{"colour": 0.5}, {"spatial": 0.0}, {"temporal": 1.5}])
-def test_refiner_strength_is_checked(strength):
+@pytest.mark.parametrize(
+    "options",
+    [{"refiner_strength": {"colour": 0.5}}, {"refiner_strength": {"spatial": 0.0}},
+     {"refiner_strength": {"temporal": 1.5}}, {"refiner_aug": {"spatial": 1.0}},
+     {"refiner_aug": {"temporal": -0.1}}, {"refiner_aug": {"size": 0.2}}],
+)  # fmt: skip
+def test_refiner_sampling_options_are_checked(options):
     with pytest.raises(ValueError, match="refiner"):
-        PipelineConfig(refiner_strength=strength)
+        PipelineConfig(**options)
 
 
 @pytest.fixture(scope="module")
@@ -237,10 +242,12 @@ def test_a_layout_refiner_follows_the_plan_on_its_own_grid(cascade_folder, monke
         for p in refiner.parameters():
             p.add_(torch.randn_like(p) * 0.05)
     pipe.refiners["spatial"] = refiner
-    seen, real = [], refine_module.refine
+    pipe.config = replace(pipe.config, refiner_aug={"spatial": 0.4})
+    seen, augs, real = [], [], refine_module.refine
 
     def spy(model, cond, *args, layout=None, **kw):
         seen.append((cond.shape, layout))
+        augs.append(kw["aug"])
         return real(model, cond, *args, layout=layout, **kw)
 
     monkeypatch.setattr(refine_module, "refine", spy)
@@ -249,6 +256,7 @@ def test_a_layout_refiner_follows_the_plan_on_its_own_grid(cascade_folder, monke
     assert video.plan["scene"]["width"] == 32  # planned once, at the final size and rate
     (_, temporal_layout), (shape, spatial_layout) = seen
     assert temporal_layout is None  # that refiner reads no layout
+    assert augs == [0.1, 0.4]  # the default input noise, and the model's own for spatial
     track = box_track(video.plan)
     expected = layout_map(track, shape[2:], 8.0, pipe.vae.temporal_factor,
                           **refiner.config.layout_format)  # fmt: skip
@@ -297,16 +305,17 @@ def test_upscale_and_interpolate_commands(cascade_folder, tmp_path):
         assert video.frames.shape[:3] == shape and video.fps == pytest.approx(fps)
 
 
-def test_build_model_sets_refiner_strength(cascade_folder, tmp_path):
+def test_build_model_sets_refiner_sampling(cascade_folder, tmp_path):
     runner = CliRunner()
     parts = ["build-model", "--vae", str(cascade_folder / "vae"),
              "--transformer", str(cascade_folder / "transformer"),
              "--spatial-refiner", str(cascade_folder / "spatial_refiner")]  # fmt: skip
-    strength = ["--refiner-strength", "spatial=0.2"]
+    strength = ["--refiner-strength", "spatial=0.2", "--refiner-aug", "spatial=0.5"]
     ok = runner.invoke(app, [*parts, "--out", str(tmp_path / "m"), *strength])
     assert ok.exit_code == 0, ok.output
     config = json.loads((tmp_path / "m" / "pipeline.json").read_text())
     assert config["refiner_strength"] == {"spatial": 0.2}
+    assert config["refiner_aug"] == {"spatial": 0.5}
     for bad in ("spatial", "spatial=2", "sharpen=0.5"):
         strength = ["--refiner-strength", bad]
         result = runner.invoke(app, [*parts, "--out", str(tmp_path / "x"), *strength])

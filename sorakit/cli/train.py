@@ -175,13 +175,13 @@ def train(
         print(result.model_dir)
 
 
-def _strengths(text: str) -> dict[str, float]:
+def _per_kind(text: str, option: str) -> dict[str, float]:
     """'spatial=0.2,temporal=0.5' -> {"spatial": 0.2, "temporal": 0.5}; checked by the config."""
     try:
         pairs = [item.split("=") for item in text.split(",") if item.strip()]
         return {kind.strip(): float(value) for kind, value in pairs}
     except ValueError:
-        raise typer.BadParameter(f"--refiner-strength {text!r}: give KIND=T[,KIND=T]") from None
+        raise typer.BadParameter(f"{option} {text!r}: give KIND=VALUE[,KIND=VALUE]") from None
 
 
 def build_model(
@@ -218,6 +218,12 @@ def build_model(
         help="Where refiners start, KIND=T[,KIND=T] (e.g. spatial=0.2): from their own input "
         "noised to time T (SDEdit) instead of from pure noise (T = 1, the default).",
     ),
+    refiner_aug: str = typer.Option(
+        "",
+        "--refiner-aug",
+        help="Noise mixed into refiners' input when sampling, KIND=A[,KIND=A] (default 0.1; "
+        "trained on 0 to 0.5): higher trusts the input less, and the plan more.",
+    ),
 ) -> None:
     """Put a trained VAE and transformer (and the cascade's refiners, if trained) together into
     a model folder for `generate` and `eval world --model`. The world's vocabulary goes in, so
@@ -237,7 +243,9 @@ def build_model(
             text_encoder=text_encoder, width=width, height=height, frames=frames, fps=fps,
             steps=steps, guidance=guidance, guidance_interval=parse_interval(guidance_interval),
             plan_guidance_interval=parse_interval(plan_guidance_interval),
-            vocabulary=vocabulary(), refiner_strength=_strengths(refiner_strength),
+            vocabulary=vocabulary(),
+            refiner_strength=_per_kind(refiner_strength, "--refiner-strength"),
+            refiner_aug=_per_kind(refiner_aug, "--refiner-aug"),
             training={"recipe": recipe} if recipe else {},
         )  # fmt: skip
         pipe = TextToVideoPipeline(*parts, encoder, config, refiners=refiners)

@@ -87,17 +87,23 @@ class PipelineConfig:
     # pure noise, as the refiners train; below 1 it starts from its own input noised to that
     # time (SDEdit, as LTX-Video's refining stage does), keeping more of the stage's content.
     refiner_strength: dict[str, float] = field(default_factory=dict)
+    # The noise level mixed into each refiner's input at sampling time, by kind (default
+    # `sorakit.cascade.refine.DEFAULT_AUG`; trained on 0 to 0.5): higher trusts the input less,
+    # and a refiner that reads the plan then follows the plan more.
+    refiner_aug: dict[str, float] = field(default_factory=dict)
     max_frames: int = 65
     max_side: int = 512
     vocabulary: tuple[str, ...] = ()  # words of the training captions; others get a warning
     training: dict[str, Any] = field(default_factory=dict)  # the recipe, for provenance
 
     def __post_init__(self) -> None:
-        for kind, strength in self.refiner_strength.items():
-            if kind not in REFINER_FOLDERS:
-                raise ValueError(f"refiner_strength: unknown refiner {kind!r}")
-            if not 0 < strength <= 1:
-                raise ValueError(f"refiner_strength[{kind!r}] must be in (0, 1], got {strength}")
+        for name, low_open in (("refiner_strength", True), ("refiner_aug", False)):
+            for kind, value in getattr(self, name).items():
+                if kind not in REFINER_FOLDERS:
+                    raise ValueError(f"{name}: unknown refiner {kind!r}")
+                if not (0 < value <= 1 if low_open else 0 <= value < 1):
+                    bounds = "(0, 1]" if low_open else "[0, 1)"
+                    raise ValueError(f"{name}[{kind!r}] must be in {bounds}, got {value}")
 
 
 @dataclass
@@ -573,7 +579,7 @@ class TextToVideoPipeline:
     ) -> Tensor:
         """One cascade stage on a video (1, 3, T, H, W) in [-1, 1]: refined latents."""
         from sorakit.cascade import refiner_input
-        from sorakit.cascade.refine import refine
+        from sorakit.cascade.refine import DEFAULT_AUG, refine
 
         if kind not in self.refiners:
             raise GenerationError(f"this model has no {kind} refiner")
@@ -589,6 +595,7 @@ class TextToVideoPipeline:
         return refine(
             model, cond, self.encode_text([r.prompt]), [], r.fps,
             steps=self.config.refiner_steps, guidance=1.0,
+            aug=self.config.refiner_aug.get(kind, DEFAULT_AUG),
             strength=self.config.refiner_strength.get(kind, 1.0), layout=layout, seed=r.seed,
             on_step=on_step,
         )  # fmt: skip
