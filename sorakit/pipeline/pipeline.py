@@ -97,13 +97,19 @@ class PipelineConfig:
     training: dict[str, Any] = field(default_factory=dict)  # the recipe, for provenance
 
     def __post_init__(self) -> None:
-        for name, low_open in (("refiner_strength", True), ("refiner_aug", False)):
-            for kind, value in getattr(self, name).items():
-                if kind not in REFINER_FOLDERS:
-                    raise ValueError(f"{name}: unknown refiner {kind!r}")
-                if not (0 < value <= 1 if low_open else 0 <= value < 1):
-                    bounds = "(0, 1]" if low_open else "[0, 1)"
-                    raise ValueError(f"{name}[{kind!r}] must be in {bounds}, got {value}")
+        _check_per_kind("refiner_strength", self.refiner_strength, lambda v: 0 < v <= 1, "(0, 1]")
+        _check_per_kind("refiner_aug", self.refiner_aug, lambda v: 0 <= v < 1, "[0, 1)")
+
+
+def _check_per_kind(
+    name: str, values: dict[str, float], ok: Callable[[float], bool], bounds: str
+) -> None:
+    """Each key a refiner kind, each value in `bounds` (`ok` tells)."""
+    for kind, value in values.items():
+        if kind not in REFINER_FOLDERS:
+            raise ValueError(f"{name}: unknown refiner {kind!r}")
+        if not ok(value):
+            raise ValueError(f"{name}[{kind!r}] must be in {bounds}, got {value}")
 
 
 @dataclass
@@ -385,19 +391,23 @@ class TextToVideoPipeline:
         noise = torch.randn(shape, generator=g)
         texts = self.encode_text([r.prompt])
         uncond = self.encode_text([r.negative_prompt]) if r.guidance != 1.0 else []
-        layout = None
-        if plan is not None:
-            track = box_track(plan)
-            cfg = self.transformer.config
-            tf = self.vae.temporal_factor
-            layout = layout_map(track, shape[2:], r.fps, tf, **cfg.layout_format)
-            layout = layout[None]
+        layout = self._layout(plan, self.transformer, shape[2:], r.fps)
         return generate_latents(
             self.transformer, noise, texts, uncond, r.fps, steps=r.steps, guidance=r.guidance,
             guidance_interval=self.guidance_interval(r, layout is not None), sampler=r.sampler,
             given=given, given_frames=given_frames, init=init, strength=strength, layout=layout,
             on_step=on_step,
         )  # fmt: skip
+
+    def _layout(
+        self, plan: dict | None, model: DiT, latent_shape: tuple[int, ...], fps: float
+    ) -> Tensor | None:
+        """`plan`'s layout maps (1, S, T, H, W) in `model`'s format on a latent grid of
+        `latent_shape` (T, H, W) at `fps`; None without a plan."""
+        if plan is None:
+            return None
+        fmt = model.config.layout_format
+        return layout_map(box_track(plan), latent_shape, fps, self.vae.temporal_factor, **fmt)[None]
 
     # --- planning ---
     @property
@@ -585,11 +595,8 @@ class TextToVideoPipeline:
             raise GenerationError(f"this model has no {kind} refiner")
         model = self.refiners[kind]
         cond = refiner_input(self.vae, video, kind)
-        layout = None
-        if plan is not None and model.config.layout_channels:
-            tf = self.vae.temporal_factor
-            layout = layout_map(box_track(plan), cond.shape[2:], r.fps, tf,
-                                **model.config.layout_format)[None]  # fmt: skip
+        reads = model.config.layout_channels
+        layout = self._layout(plan, model, cond.shape[2:], r.fps) if reads else None
         # No guidance: the input already carries the content, and one pass per step keeps
         # the refiners cheap.
         return refine(
