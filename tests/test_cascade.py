@@ -24,7 +24,7 @@ from sorakit.models.text import TextEncoder
 from sorakit.models.tokens import Sample, pack, stack, to_latents
 from sorakit.models.vae import VAE_PRESETS, CausalVAE
 from sorakit.pipeline import PipelineConfig, TextToVideoPipeline
-from sorakit.train.dit import DiTTrainer, make_config
+from sorakit.train.dit import DiTTrainer, make_config, make_training_sample, pool_space
 from sorakit.world.clip import render_clip
 from sorakit.world.synth import SynthConfig, iter_clips
 
@@ -189,6 +189,36 @@ def test_a_refiner_can_read_the_layout_too(world_clips, tmp_path):
                 p.add_(torch.randn_like(p) * 0.05)
             losses.append(float(trainer.loss([0, 1], step=0)))
     assert np.isfinite(losses).all() and losses[0] != pytest.approx(losses[1], rel=1e-4)
+
+
+def test_pooling_keeps_colours_and_places_but_not_detail():
+    latent = torch.zeros(2, 3, 8, 10)
+    latent[:, :, :4, :4] = 1.0  # a flat square in one 4x4 block
+    latent[:, :, 4:, 4:8] = torch.tensor([[1.0, -1.0], [-1.0, 1.0]]).repeat(2, 2)  # fine detail
+    pooled = pool_space(latent, 4)
+    assert pooled.shape == latent.shape
+    assert pooled[:, :, 1, 1].eq(1.0).all()  # inside the square: its colour stays
+    assert pooled[:, :, 4:, 4:8].abs().max() < 0.3  # the checkerboard averages away
+    torch.testing.assert_close(pool_space(latent, 1), latent)
+
+
+def test_refiner_inputs_are_pooled_as_often_as_asked(tmp_path):
+    latent, low = torch.randn(4, 2, 8, 8), torch.randn(4, 2, 8, 8)
+    text = torch.zeros(3, 384)
+
+    def cond(pool: float, seed: int = 0) -> torch.Tensor:
+        cfg = make_config("tiny-refiner", data="d", out="o", input_pool=pool, aug_max=0.0)
+        g = torch.Generator().manual_seed(seed)
+        s, _, _ = make_training_sample(latent, text, text, 4.0, cfg, DIT_PRESETS["tiny-refiner"],
+                                       g, low=low)  # fmt: skip
+        return s.cond
+
+    torch.testing.assert_close(cond(0.0), low)  # off: the exact low version
+    torch.testing.assert_close(cond(1.0), pool_space(low, 4))
+    pooled = [torch.equal(cond(0.5, seed), pool_space(low, 4)) for seed in range(40)]
+    assert 8 < sum(pooled) < 32
+    with pytest.raises(ValueError, match="input pool"):
+        make_config("tiny-refiner", data="d", out="o", input_pool=1.5)
 
 
 @pytest.fixture(scope="module")

@@ -126,6 +126,15 @@ def train(
         "models and refiners alike): 4 makes a fully covered token count five times; 0 "
         "(default) weighs every token alike.",
     ),
+    input_pool: float = typer.Option(
+        None,
+        "--input-pool",
+        min=0.0,
+        max=1.0,
+        help="Refiners: chance the base latent is blurred (averaged over 4x4 latent cells) "
+        "before its noise, as a base output at half size blurs small shapes; a layout refiner "
+        "then learns shapes from the plan. 0 (default): the exact low version always.",
+    ),
     resume: bool = typer.Option(
         True, "--resume/--no-resume", help="Continue from the newest complete checkpoint."
     ),
@@ -149,7 +158,7 @@ def train(
             lr_decay=lr_decay, grad_accum=grad_accum,
             bf16=bf16, parallel=parallel, checkpoint_every=checkpoint_every,
             sample_every=sample_every, threads=threads, init=str(init) if init else None,
-            layout_dropout=layout_dropout, object_weight=object_weight,
+            layout_dropout=layout_dropout, object_weight=object_weight, input_pool=input_pool,
         )  # fmt: skip
         trainer = DiTTrainer(config, info)
         if resume:

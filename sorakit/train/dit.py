@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
+from einops import rearrange
 
 from sorakit.data.latents import (
     REFINER_INPUTS,
@@ -81,6 +83,12 @@ class TrainDiTConfig:
     # a few percent of the tokens, and their colours are what overshot (BENCHMARKS.md).
     object_weight: float = 0.0
     aug_max: float = 0.5  # refiners: the base latent is noised to a level drawn from [0, aug_max]
+    # Refiners: chance that the base latent first loses its spatial detail (averaged over blocks
+    # of `input_pool_cells` latent cells, then spread back). A base at half size blurs small
+    # shapes that the exact low version keeps; a layout refiner trained on such inputs learns
+    # to take the shape from the plan instead of copying the blur.
+    input_pool: float = 0.0
+    input_pool_cells: int = 4
     init: str = ""  # a transformer folder to start from (new layers, e.g. layout, start at zero)
     time_mean: float = 0.0  # logit-normal location of the training times
     time_std: float = 1.0
@@ -93,6 +101,10 @@ class TrainDiTConfig:
 
     def __post_init__(self) -> None:
         check_decay(self.lr_decay)
+        if not 0.0 <= self.input_pool <= 1.0:
+            raise ValueError(f"input pool is a chance in [0, 1], got {self.input_pool}")
+        if self.input_pool_cells < 1:
+            raise ValueError(f"input pool cells must be at least 1, got {self.input_pool_cells}")
 
 
 TRAIN_DIT_PRESETS: dict[str, dict] = {
@@ -190,6 +202,8 @@ def make_training_sample(
         layout = torch.zeros_like(layout)
     cond, aug = None, 0.0
     if low is not None:
+        if cfg.input_pool and torch.rand((), generator=g) < cfg.input_pool:
+            low = pool_space(low, cfg.input_pool_cells)
         cond, aug = augmented_base(low, tuple(latent.shape[1:]), cfg.aug_max, g)
     sample = Sample(x_t, t_frames, fps, text, layout, cond, aug)
     return sample, velocity_target(latent, noise), ~given
@@ -200,6 +214,17 @@ def token_cover(layout: torch.Tensor, model_cfg: DiTConfig) -> torch.Tensor:
     (the undropped one, so that the weight holds whether or not the model's input keeps it)."""
     cover = object_cover(layout, model_cfg.layout_frames)  # (T, H, W)
     return patchify(cover[None, None], model_cfg.patch_size)[0].amax(-1)
+
+
+def pool_space(latent: torch.Tensor, cells: int) -> torch.Tensor:
+    """(C, T, H, W) -> the same shape, each frame averaged over blocks of `cells` x `cells`
+    (a partial block at an edge over what it holds) and spread back bilinearly: colours and
+    places stay, detail smaller than a block is gone."""
+    _, _, height, width = latent.shape
+    frames = rearrange(latent, "c t h w -> t c h w")
+    pooled = F.avg_pool2d(frames, cells, ceil_mode=True)
+    smooth = F.interpolate(pooled, size=(height, width), mode="bilinear", align_corners=False)
+    return rearrange(smooth, "t c h w -> c t h w")
 
 
 def augmented_base(
