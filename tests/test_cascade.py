@@ -202,23 +202,33 @@ def test_pooling_keeps_colours_and_places_but_not_detail():
     torch.testing.assert_close(pool_space(latent, 1), latent)
 
 
-def test_refiner_inputs_are_pooled_as_often_as_asked(tmp_path):
+def test_refiner_inputs_are_pooled_as_often_as_asked_where_the_layout_stays(world_clips, tmp_path):
     latent, low = torch.randn(4, 2, 8, 8), torch.randn(4, 2, 8, 8)
     text = torch.zeros(3, 384)
+    model_cfg = DIT_PRESETS["tiny-refiner-layout"]
+    layout = torch.rand(model_cfg.layout_channels, 2, 8, 8)
 
-    def cond(pool: float, seed: int = 0) -> torch.Tensor:
-        cfg = make_config("tiny-refiner", data="d", out="o", input_pool=pool, aug_max=0.0)
+    def cond(pool: float, seed: int = 0, dropout: float = 0.0) -> torch.Tensor:
+        cfg = make_config("tiny-refiner", data="d", out="o", input_pool=pool, aug_max=0.0,
+                          layout_dropout=dropout)  # fmt: skip
         g = torch.Generator().manual_seed(seed)
-        s, _, _ = make_training_sample(latent, text, text, 4.0, cfg, DIT_PRESETS["tiny-refiner"],
-                                       g, low=low)  # fmt: skip
+        s, _, _ = make_training_sample(latent, text, text, 4.0, cfg, model_cfg, g, layout, low)
         return s.cond
 
     torch.testing.assert_close(cond(0.0), low)  # off: the exact low version
     torch.testing.assert_close(cond(1.0), pool_space(low, 4))
     pooled = [torch.equal(cond(0.5, seed), pool_space(low, 4)) for seed in range(40)]
     assert 8 < sum(pooled) < 32
+    # Without its layout nothing could say what the blur took: the input stays exact.
+    torch.testing.assert_close(cond(1.0, dropout=1.0), low)
     with pytest.raises(ValueError, match="input pool"):
         make_config("tiny-refiner", data="d", out="o", input_pool=1.5)
+    vae, encoder = CausalVAE(VAE_PRESETS["tiny"]), TextEncoder.from_pretrained("minilm")
+    preprocess(world_clips, tmp_path / "cache", vae, encoder, BucketConfig.preset("world64"),
+               refiner="spatial")  # fmt: skip
+    with pytest.raises(ValueError, match="not a refiner that reads the layout"):
+        c = make_config("tiny-refiner", data=str(tmp_path / "cache"), out="o", input_pool=0.5)
+        DiTTrainer(c)
 
 
 @pytest.fixture(scope="module")

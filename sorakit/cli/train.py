@@ -131,9 +131,9 @@ def train(
         "--input-pool",
         min=0.0,
         max=1.0,
-        help="Refiners: chance the base latent is blurred (averaged over 4x4 latent cells) "
-        "before its noise, as a base output at half size blurs small shapes; a layout refiner "
-        "then learns shapes from the plan. 0 (default): the exact low version always.",
+        help="Layout refiners: chance a clip keeping its layout has its base latent blurred "
+        "(averaged over 4x4 latent cells) before its noise, as a half-size base blurs small "
+        "shapes: the refiner learns them from the plan. 0 (default): the exact input always.",
     ),
     resume: bool = typer.Option(
         True, "--resume/--no-resume", help="Continue from the newest complete checkpoint."

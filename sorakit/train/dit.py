@@ -83,10 +83,10 @@ class TrainDiTConfig:
     # a few percent of the tokens, and their colours are what overshot (BENCHMARKS.md).
     object_weight: float = 0.0
     aug_max: float = 0.5  # refiners: the base latent is noised to a level drawn from [0, aug_max]
-    # Refiners: chance that the base latent first loses its spatial detail (averaged over blocks
-    # of `input_pool_cells` latent cells, then spread back). A base at half size blurs small
-    # shapes that the exact low version keeps; a layout refiner trained on such inputs learns
-    # to take the shape from the plan instead of copying the blur.
+    # Layout refiners: chance that a clip keeping its layout has its base latent first lose its
+    # spatial detail (averaged over blocks of `input_pool_cells` latent cells, then spread
+    # back). A base at half size blurs small shapes that the exact low version keeps; a refiner
+    # trained on such inputs learns to take shapes and places from the plan, not the blur.
     input_pool: float = 0.0
     input_pool_cells: int = 4
     init: str = ""  # a transformer folder to start from (new layers, e.g. layout, start at zero)
@@ -198,11 +198,15 @@ def make_training_sample(
     x_t = interpolate(latent, noise, t_frames[None, :, None, None])
     if torch.rand((), generator=g) < cfg.caption_dropout:
         text = null_text
-    if layout is not None and torch.rand((), generator=g) < cfg.layout_dropout:
+    kept = layout is not None and not torch.rand((), generator=g) < cfg.layout_dropout
+    if layout is not None and not kept:
         layout = torch.zeros_like(layout)
     cond, aug = None, 0.0
     if low is not None:
-        if cfg.input_pool and torch.rand((), generator=g) < cfg.input_pool:
+        # Blurred only where the plan can say what the blur removed: without a layout the
+        # refiner keeps learning to trust its input (text-only generation, `upscale` on a
+        # user's video).
+        if kept and cfg.input_pool and torch.rand((), generator=g) < cfg.input_pool:
             low = pool_space(low, cfg.input_pool_cells)
         cond, aug = augmented_base(low, tuple(latent.shape[1:]), cfg.aug_max, g)
     sample = Sample(x_t, t_frames, fps, text, layout, cond, aug)
@@ -268,6 +272,11 @@ class DiTTrainer:
                 f"{config.data}: its refiner inputs were made the old way (latents upsampled, or "
                 f"frames blended), not as the pipeline makes them now ({REFINER_INPUTS[kind]}); "
                 f"run preprocess --refiner {kind} again"
+            )
+        if config.input_pool and not (base.cond_channels and base.layout_channels):
+            raise ValueError(
+                f"input pool blurs a refiner's input for the plan to fill in: model "
+                f"{config.model!r} is not a refiner that reads the layout"
             )
         torch.manual_seed(config.seed)  # the same initial weights on every rank
         self.model = DiT(self.model_config)
