@@ -18,6 +18,8 @@ TR_OW_STEPS="${TR_OW_STEPS:-2000}"   # then with objects weighted
 TR_MC_STEPS="${TR_MC_STEPS:-3000}"   # then once more (the measured run: its first time on midpoints)
 LAYOUT_REFINER_STEPS="${LAYOUT_REFINER_STEPS:-2000}" # refiners that follow the plan too
 SR_STEPS="${SR_STEPS:-4000}"         # spatial refiner
+PB_STEPS="${PB_STEPS:-2000}"         # refiners from the transformer, input blurred (shipped: then
+PBK_STEPS="${PBK_STEPS:-1500}"       # more, blurred only where the layout stays)
 
 # 1. World clips for the VAE: five aspect ratios, images and videos; last 300 held out.
 $S data synth --out outputs/vae-data --num 3000 --seed 1 \
@@ -159,3 +161,34 @@ $S build-model --vae outputs/vae-fd/model --transformer outputs/dit-layout-lfs/m
   --spatial-refiner outputs/sr-run-lay/model --temporal-refiner outputs/tr-run-lay/model \
   --out outputs/model-cascade-lay-a5 --recipe recipes/default-model.sh \
   --plan-guidance-interval 0,0.6 --refiner-aug spatial=0.5
+# Refiners that draw what the plan says (the shipped ones): started from the shipped
+#    transformer, whose layout layers know the plan (the input layer starts at zero), with their
+#    input blurred over 4x4 latent cells half the time (--input-pool), so that shapes and places
+#    come from the plan where a half-size base blurs them; then 1500 steps more with the blur
+#    only where the clip keeps its layout (dropped half the time), so that without a plan they
+#    still trust their input. Run as measured with --threads 2, one run at a time (about 10
+#    minutes each). History: sr-run-pb and tr-run-pb as measured were trained while the blur
+#    also hit clips without their layout (commit e85758f); today's code blurs only where the
+#    layout stays, in these runs too.
+PB=(--model world-refiner-layout --object-weight 4 --input-pool 0.5 --warmup 50)
+$S train --data outputs/sr-cache --out outputs/sr-run-pb "${REFINER[@]}" "${PB[@]}" \
+  --init outputs/dit-layout-lfs/model --steps "$PB_STEPS" --lr 3e-4 --layout-dropout 0.3
+$S train --data outputs/tr-cache --out outputs/tr-run-pb "${REFINER[@]}" "${PB[@]}" \
+  --init outputs/dit-layout-lfs/model --steps "$PB_STEPS" --lr 3e-4 --layout-dropout 0.3
+$S train --data outputs/sr-cache --out outputs/sr-run-pbk "${REFINER[@]}" "${PB[@]}" \
+  --init outputs/sr-run-pb/model --steps "$PBK_STEPS" --lr 1.5e-4
+$S train --data outputs/tr-cache --out outputs/tr-run-pbk "${REFINER[@]}" "${PB[@]}" \
+  --init outputs/tr-run-pb/model --steps "$PBK_STEPS" --lr 1.5e-4
+$S build-model --vae outputs/vae-fd/model --transformer outputs/dit-layout-lfs/model \
+  --spatial-refiner outputs/sr-run-pb/model --temporal-refiner outputs/tr-run-pb/model \
+  --out outputs/model-cascade-pb2 --recipe recipes/default-model.sh --plan-guidance-interval 0,0.6
+
+# 8. The shipped model again, now with the refiners of step 7 (same base, same settings), and
+#    the cascade's evaluation at twice the size and frame rate, beside the base run directly.
+$S build-model --vae outputs/vae-fd/model --transformer outputs/dit-layout-lfs/model \
+  --spatial-refiner outputs/sr-run-pbk/model --temporal-refiner outputs/tr-run-pbk/model \
+  --out sorakit/assets/default-model --recipe recipes/default-model.sh \
+  --plan-guidance-interval 0,0.6
+$S eval world --model default --suite cascade --refiners --seeds 8 --out outputs/eval-c16-cascade
+$S eval world --model default --suite cascade --no-refiners --seeds 8 \
+  --out outputs/eval-c16-direct
