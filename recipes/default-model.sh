@@ -104,14 +104,16 @@ $S train --data outputs/dit-cache-f2 --out outputs/dit-layout-lfs --model world-
 # 6. The model folder, then its evaluation (text-only and planned, side by side). When it
 #    renders a plan it guides only at t <= 0.6: at higher noise guidance multiplied the whole
 #    scene's difference from the unconditional prediction and overshot colours (BENCHMARKS.md).
+#    (Step 8 builds it again with the refiners; the base and these settings stay.)
 $S build-model --vae outputs/vae-fd/model --transformer outputs/dit-layout-lfs/model \
   --out sorakit/assets/default-model --recipe recipes/default-model.sh \
   --plan-guidance-interval 0,0.6
 $S eval world --model default --no-planning --seeds 4 --out outputs/eval-text
 $S eval world --model default --planning --seeds 4 --out outputs/eval-planned
 
-# 7. Optional, not in the shipped model: the cascade's refiners, from the shipped transformer's
-#    weights (they ship when they beat bicubic upsampling and frame blending; see BENCHMARKS.md).
+# 7. The cascade's refiners, from the shipped transformer's weights. Only the last pair
+#    (sr-run-pbk, tr-run-pbk) ships (step 8): with them the cascade scores at least as well as
+#    the base run directly on eval world; the runs before them are kept as measured.
 #    Temporal: 16 fps clips of step 3 with their every-other-frame halves, then fine-tuned with
 #    the tokens objects cover weighted five times. Spatial: new clips at twice the size, with the
 #    same scenes rendered at half size. The caches need only the encoder, which every VAE from
