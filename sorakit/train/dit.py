@@ -187,7 +187,8 @@ def make_training_sample(
 ) -> tuple[Sample, torch.Tensor, torch.Tensor]:
     """A noised clip, its velocity target (C, T, H, W) and its loss mask per latent frame.
     `layout` (its layout map) is dropped to the empty map with `cfg.layout_dropout`; `low`
-    (a refiner's base latent) is resampled to the clip's grid and noised to a random level."""
+    (a refiner's base latent, on the clip's grid) is noised to a random level, and first
+    blurred (`pool_space`) with chance `cfg.input_pool` where the layout stays."""
     frames = latent.shape[1]
     grid = token_grid(tuple(latent.shape[1:]), model_cfg.patch_size)
     shift = shift_for_tokens(grid[0] * grid[1] * grid[2])
