@@ -199,9 +199,10 @@ def make_training_sample(
     x_t = interpolate(latent, noise, t_frames[None, :, None, None])
     if torch.rand((), generator=g) < cfg.caption_dropout:
         text = null_text
-    kept = layout is not None and not torch.rand((), generator=g) < cfg.layout_dropout
-    if layout is not None and not kept:
+    dropped = layout is not None and torch.rand((), generator=g) < cfg.layout_dropout
+    if dropped:
         layout = torch.zeros_like(layout)
+    kept = layout is not None and not dropped
     cond, aug = None, 0.0
     if low is not None:
         # Blurred only where the plan can say what the blur removed: without a layout the
