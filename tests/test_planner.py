@@ -252,3 +252,54 @@ def test_extending_a_video_plans_from_its_frames(layout_pipe):
         near = min(np.hypot(*np.subtract(o["center"], t["center"])) for t in truth
                    if t["colour"] == o["colour"])  # fmt: skip
         assert near < 1.0
+
+
+def _first_scene(spec, fps, given, wanted):
+    """The first seeded scene of `spec` whose trajectory satisfies `wanted(scene, velocities)`
+    ((T, N, 2) velocities at the frame times), rendered at 64x64."""
+    for seed in range(300):
+        scene, trajectory = sample_scene(seed, 1.0, 2.0, spec)
+        velocities = trajectory.sample(frame_times(fps, 17))[1]
+        if wanted(scene, velocities):
+            return scene, trajectory, render_scene(scene, trajectory, 64, 64, fps, 17, "train")
+    raise AssertionError("no such scene in 300 seeds")
+
+
+def _future_error(plan, trajectory, fps, given) -> float:
+    """Mean pixel distance of the plan's objects from the truth after the given frames."""
+    truth = trajectory.sample(frame_times(fps, 17))[0] * 64
+    return float(np.mean([
+        np.hypot(*(np.array(o["center"]) - truth[t, o["id"]]))
+        for t in range(given, 17) for o in plan["frames"][t]["objects"]
+    ]))  # fmt: skip
+
+
+def test_plan_from_frames_starts_before_a_collision_inside_the_given_frames():
+    """A collision between the last two given frames spoils their velocities; the plan starts
+    from an earlier pair and runs the collision through."""
+    fps, given = 8.0, 5
+    spec = SceneSpec((GroupSpec("collide", colour="red"), GroupSpec("collide", colour="blue")))
+
+    def collides_last(scene, v):  # velocities change between the last two given frames only
+        turned = np.abs(np.diff(v[:, 0, 0])) > 1e-3
+        return turned[given - 2] and not turned[: given - 2].any()
+
+    scene, trajectory, clip = _first_scene(spec, fps, given, collides_last)
+    plan = plan_from_frames(parse(clip.caption), clip.frames[:given], fps, 17)
+    assert _future_error(plan, trajectory, fps, given) < 0.5  # pixels (measured 0.27; 7.5 from the last pair)
+
+
+def test_plan_from_frames_fits_the_restitution_of_a_bounce_it_was_shown():
+    """A fall that bounced inside the given frames tells its restitution; the plan uses it."""
+    fps, given = 8.0, 9
+    spec = SceneSpec((GroupSpec("fall", colour="green"),))
+
+    def bounced_early(scene, v):  # one bounce in the given frames, far from the assumed 0.7
+        up = v[:, 0, 1] < 0
+        return abs(scene.restitution - 0.7) > 0.12 and up[2 : given - 2].any()
+
+    scene, trajectory, clip = _first_scene(spec, fps, given, bounced_early)
+    plan = plan_from_frames(parse(clip.caption), clip.frames[:given], fps, 17)
+    fitted = next(float(a.split()[1]) for a in plan["assumed"] if a.startswith("restitution"))
+    assert abs(fitted - scene.restitution) < 0.03
+    assert _future_error(plan, trajectory, fps, given) < 0.2  # pixels (measured 0.13; 0.28 at 0.7)
