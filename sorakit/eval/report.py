@@ -63,7 +63,11 @@ def _continuation(ev: Evaluation) -> list[str]:
         ("detector on the true future", c.get("detector"), "the floor: detector error alone"),
         ("baseline: freeze the last frame", c.get("freeze"), ""),
         ("baseline: constant velocity", c.get("constant_velocity"), ""),
-    ]
+        ("baseline: physics from the given frames", c.get("physics"),
+         "the planner's continuation, no model; restitution fitted to a bounce shown, else 0.7"),
+        ("baseline: the same, told the true restitution", c.get("physics_true_restitution"),
+         "what only the unseen restitution costs the line above"),
+    ]  # fmt: skip
     lines = ["| predictor | mean position error (world units) | |", "|---|---|---|"]
     lines += [f"| {name} | {_num(v)} | {note} |" for name, v, note in rows]
     return lines

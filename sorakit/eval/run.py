@@ -121,17 +121,41 @@ def _error(pred: np.ndarray, truth: np.ndarray) -> float:
     return float(np.where(np.isnan(dist), MISSING_PENALTY, dist).mean())
 
 
+def _physics(item: SuiteItem, context: np.ndarray, colours: list[str], restitution=None):
+    """(F, N, 2) world-unit centres after the context that the planner's physics continuation
+    gives (no model), objects in `colours` order; None where it cannot plan the clip."""
+    from sorakit.planner import PlanError, parse
+    from sorakit.planner.from_frames import plan_from_frames
+
+    c, ppu = len(context), float(min(item.width, item.height))
+    try:
+        plan = plan_from_frames(parse(item.prompt), context, item.fps, item.num_frames, restitution)
+    except PlanError:
+        return None
+    out = np.full((item.num_frames - c, len(colours), 2), np.nan)
+    colour_of = {o["id"]: o["colour"] for o in plan["objects"]}
+    for t, frame in enumerate(plan["frames"][c:]):
+        for o in frame["objects"]:
+            if colour_of[o["id"]] in colours:
+                out[t, colours.index(colour_of[o["id"]])] = np.asarray(o["center"]) / ppu
+    return out
+
+
 def continuation_scores(
     generator: Generator, items: list[ContinuationItem]
 ) -> dict[str, float | int | None]:
     """Mean future position error (world units) of the generator, of the detector on the true
-    future, and of two baselines working from the detected context: freeze the last frame, and
-    extrapolate at constant velocity."""
+    future, and of baselines working from the detected context: freeze the last frame,
+    extrapolate at constant velocity, and the planner's physics continuation (with the ground's
+    restitution fitted or assumed as the planner does, and told the true one: a bounce the
+    context has not shown depends on a restitution the context cannot tell)."""
     errors: dict[str, list[float]] = {
         "model": [],
         "detector": [],
         "freeze": [],
         "constant_velocity": [],
+        "physics": [],
+        "physics_true_restitution": [],
     }
     for cont in items:
         item, c = cont.item, cont.context_frames
@@ -146,6 +170,13 @@ def continuation_scores(
         errors["freeze"].append(_error(np.repeat(last, len(truth), 0), truth))
         errors["constant_velocity"].append(_error(last + velocity * steps, truth))
         errors["detector"].append(_error(_positions_by_colour(full[c:], colours) / ppu, truth))
+        for key, restitution in (
+            ("physics", None),
+            ("physics_true_restitution", scene.restitution),
+        ):
+            physics = _physics(item, full[:c], colours, restitution)
+            if physics is not None:
+                errors[key].append(_error(physics, truth))
         predicted = generator.continue_clip(item, full[:c])
         if predicted is not None and len(predicted.frames) == item.num_frames:
             future = _positions_by_colour(predicted.frames[c:], colours) / ppu

@@ -113,13 +113,14 @@ def _cost(simulated: np.ndarray, later: np.ndarray) -> float:
     return float(np.nanmean(sq)) if np.isfinite(sq).any() else 0.0
 
 
-def _fit_restitution(objects, later: np.ndarray, size, fps, frames):
+def _fit_restitution(objects, later: np.ndarray, size, fps, frames, known: float | None):
     """(restitution, simulation) for the restitution whose simulation of `objects` comes
     closest (mean square) to the `later` given frames, searched on ever finer grids over the
-    world's range. The assumed value stays unless another is closer: without a bounce in the
-    given frames every value simulates them alike."""
-    best = (RESTITUTION, _simulate(objects, RESTITUTION, size, fps, frames))
-    if not any(o.uses_gravity for o in objects):
+    world's range; `known` instead when given. The assumed value stays unless another is
+    closer: without a bounce in the given frames every value simulates them alike."""
+    first = RESTITUTION if known is None else known
+    best = (first, _simulate(objects, first, size, fps, frames))
+    if known is not None or not any(o.uses_gravity for o in objects):
         return best
     best_cost = _cost(best[1][0], later)
     lo, hi = RESTITUTION_RANGE
@@ -144,7 +145,7 @@ def _events(objects, velocities: np.ndarray, fps: float) -> np.ndarray:
     return (np.linalg.norm(change, axis=-1) > EVENT_SPEED).any(-1)
 
 
-def _reference(starts: dict, tracks: np.ndarray, size, fps: float, frames: int):
+def _reference(starts: dict, tracks: np.ndarray, size, fps: float, frames: int, known):
     """(first, restitution, positions, velocities): the simulation from the earliest start
     among the last `FIT_FRAMES` given frames that, with a fitted restitution, reproduces every
     later given frame (the longest stretch, so a bounce in it tells the restitution); None when
@@ -154,26 +155,27 @@ def _reference(starts: dict, tracks: np.ndarray, size, fps: float, frames: int):
         if starts[first] is None:
             continue
         later = tracks[first:]
-        fit = _fit_restitution(starts[first], later, size, fps, frames - first)
+        fit = _fit_restitution(starts[first], later, size, fps, frames - first, known)
         restitution, (positions, velocities) = fit
         if _miss(positions, later, ppu) <= FIT_TOLERANCE:
             return first, restitution, positions, velocities
     return None
 
 
-def _continue(objects, tracks: np.ndarray, size, fps: float, frames: int):
+def _continue(objects, tracks: np.ndarray, size, fps: float, frames: int, known=None):
     """(restitution, (frames - given + 1, N, 2) pixel centres from the last given frame on).
 
     The reference simulation's velocities show between which given frames something happened.
     The continuation starts from the latest pair of frames with nothing between them (the
     freshest velocities), or carries the reference on when every later pair has an event.
-    Without a reference the last pair is all there is."""
+    Without a reference the last pair is all there is. `known`: the restitution, if known."""
     given, ppu = len(tracks), float(min(size))
     starts = {f: _start(objects, tracks, f, fps, ppu) for f in range(1, given)}
-    reference = _reference(starts, tracks, size, fps, frames)
+    reference = _reference(starts, tracks, size, fps, frames, known)
     if reference is None:
-        last = _simulate(starts[given - 1], RESTITUTION, size, fps, frames - given + 1)
-        return RESTITUTION, last[0]
+        restitution = RESTITUTION if known is None else known
+        last = _simulate(starts[given - 1], restitution, size, fps, frames - given + 1)
+        return restitution, last[0]
     first, restitution, positions, velocities = reference
     events = _events(starts[first], velocities, fps)  # [k]: between frames first + k, + k + 1
     for frame in range(given - 1, first, -1):
@@ -184,10 +186,15 @@ def _continue(objects, tracks: np.ndarray, size, fps: float, frames: int):
 
 
 def plan_from_frames(
-    parsed: Parse, frames: np.ndarray, fps: float, num_frames: int
+    parsed: Parse,
+    frames: np.ndarray,
+    fps: float,
+    num_frames: int,
+    restitution: float | None = None,
 ) -> dict[str, Any]:
     """A plan of `num_frames` frames at `fps` whose first len(frames) frames are the given
-    (T, H, W, 3) uint8 frames, continued by physics under the prompt's motions."""
+    (T, H, W, 3) uint8 frames, continued by physics under the prompt's motions. `restitution`:
+    the ground's, when known (None: fitted to a bounce in the frames, else assumed)."""
     from sorakit.eval.detect import detect_video
 
     if len(frames) < 2:
@@ -198,7 +205,8 @@ def plan_from_frames(
     found = _find(parsed, detections[-1], detections[-2])
     tracks = _tracks(detections, found)
     objects = [_identity(parsed, g, det) for g, det, _ in found]
-    restitution, future = _continue(objects, tracks, (width, height), fps, num_frames)
+    size = (width, height)
+    restitution, future = _continue(objects, tracks, size, fps, num_frames, restitution)
     given = len(frames)
     records = []
     for t in range(num_frames):
