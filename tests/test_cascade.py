@@ -24,6 +24,7 @@ from sorakit.models.text import TextEncoder
 from sorakit.models.tokens import Sample, pack, stack, to_latents
 from sorakit.models.vae import VAE_PRESETS, CausalVAE
 from sorakit.pipeline import PipelineConfig, TextToVideoPipeline
+from sorakit.planner import make_plan, parse
 from sorakit.train.dit import DiTTrainer, make_config, make_training_sample, pool_space
 from sorakit.world.clip import render_clip
 from sorakit.world.synth import SynthConfig, iter_clips
@@ -305,6 +306,34 @@ def test_a_layout_refiner_follows_the_plan_on_its_own_grid(cascade_folder, monke
     seen.clear()
     pipe("a red ball falls", seed=1, plan=False, **final)
     assert seen[1][1] is None  # text-only: nothing to follow
+
+
+def test_a_text_only_refiner_runs_where_there_is_no_plan(cascade_folder, tmp_path, monkeypatch):
+    """A model may hold, beside a refiner that reads plans, one for generation without a plan;
+    `build-model` puts it in, loading keeps it, and the stage picks by whether there is a plan."""
+    import sorakit.cascade.refine as refine_module
+
+    runner = CliRunner()
+    parts = ["build-model", "--vae", str(cascade_folder / "vae"),
+             "--transformer", str(cascade_folder / "transformer"), "--width", "16",
+             "--height", "16", "--fps", "4", "--steps", "2"]  # fmt: skip
+    text_only = ["--temporal-refiner-text-only", str(cascade_folder / "spatial_refiner")]
+    alone = runner.invoke(app, [*parts, *text_only, "--out", str(tmp_path / "bad")])
+    assert alone.exit_code != 0 and "needs a temporal refiner" in alone.output
+    both = ["--temporal-refiner", str(cascade_folder / "temporal_refiner"), *text_only]
+    ok = runner.invoke(app, [*parts, *both, "--out", str(tmp_path / "m")])
+    assert ok.exit_code == 0, ok.output
+    pipe = TextToVideoPipeline.from_pretrained(tmp_path / "m")
+    assert set(pipe.refiners) == set(pipe.text_only_refiners) == {"temporal"}
+    seen, real = [], refine_module.refine
+    monkeypatch.setattr(
+        refine_module, "refine", lambda m, *a, **k: seen.append(m) or real(m, *a, **k)
+    )
+    final = dict(width=16, height=16, fps=8.0, frames=9)
+    pipe("a red ball falls", plan=False, **final)
+    pipe("a red ball falls", plan=make_plan(parse("a red ball falls"), 16, 16, 8.0, 9), **final)
+    assert seen == [pipe.text_only_refiners["temporal"], pipe.refiners["temporal"]]
+    assert seen[0] is not seen[1]
 
 
 def test_the_models_refiner_strength_reaches_its_stage(cascade_folder, tmp_path):

@@ -193,6 +193,13 @@ def _per_kind(text: str, option: str) -> dict[str, float]:
         raise typer.BadParameter(f"{option} {text!r}: give KIND=VALUE[,KIND=VALUE]") from None
 
 
+def _load_refiners(**paths: Path | None) -> dict:
+    """kind -> refiner loaded from each path given."""
+    from sorakit.models.dit import DiT
+
+    return {kind: DiT.from_pretrained(p) for kind, p in paths.items() if p is not None}
+
+
 def build_model(
     vae: Path = typer.Option(..., "--vae", help="A saved VAE folder (train-vae's OUT/model)."),
     transformer: Path = typer.Option(
@@ -221,6 +228,18 @@ def build_model(
     temporal_refiner: Path = typer.Option(
         None, "--temporal-refiner", help="A trained temporal refiner."
     ),
+    spatial_text_only: Path = typer.Option(
+        None,
+        "--spatial-refiner-text-only",
+        help="A spatial refiner that runs instead of --spatial-refiner when there is no plan "
+        "(text-only prompts, upscale): for a --spatial-refiner that reads plans.",
+    ),
+    temporal_text_only: Path = typer.Option(
+        None,
+        "--temporal-refiner-text-only",
+        help="A temporal refiner that runs instead of --temporal-refiner when there is no plan "
+        "(text-only prompts, interpolate).",
+    ),
     refiner_strength: str = typer.Option(
         "",
         "--refiner-strength",
@@ -246,8 +265,8 @@ def build_model(
     try:
         parts = CausalVAE.from_pretrained(vae), DiT.from_pretrained(transformer)
         encoder = TextEncoder.from_pretrained(text_encoder)
-        given = {"spatial": spatial_refiner, "temporal": temporal_refiner}
-        refiners = {k: DiT.from_pretrained(p) for k, p in given.items() if p is not None}
+        refiners = _load_refiners(spatial=spatial_refiner, temporal=temporal_refiner)
+        text_only = _load_refiners(spatial=spatial_text_only, temporal=temporal_text_only)
         config = PipelineConfig(
             text_encoder=text_encoder, width=width, height=height, frames=frames, fps=fps,
             steps=steps, guidance=guidance, guidance_interval=parse_interval(guidance_interval),
@@ -257,7 +276,9 @@ def build_model(
             refiner_aug=_per_kind(refiner_aug, "--refiner-aug"),
             training={"recipe": recipe} if recipe else {},
         )  # fmt: skip
-        pipe = TextToVideoPipeline(*parts, encoder, config, refiners=refiners)
+        pipe = TextToVideoPipeline(
+            *parts, encoder, config, refiners=refiners, text_only_refiners=text_only
+        )
     except (ValueError, OSError) as exc:
         raise typer.BadParameter(str(exc)) from None
     pipe.save_pretrained(out)

@@ -59,6 +59,10 @@ logger = logging.getLogger(__name__)
 
 CONFIG_NAME = "pipeline.json"
 REFINER_FOLDERS = {"temporal": "temporal_refiner", "spatial": "spatial_refiner"}
+# Beside a refiner that reads plans, a model may hold one for generation without a plan
+# (`interpolate` on a user's video, text-only prompts): one refiner serving both modes trades
+# one for the other (BENCHMARKS.md, "The cascade").
+TEXT_ONLY_FOLDERS = {kind: f"{folder}_text_only" for kind, folder in REFINER_FOLDERS.items()}
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "default-model"
 
 
@@ -214,6 +218,15 @@ def load_vae(path: str | Path | None = None) -> CausalVAE:
         raise ValueError(f"{folder}: not a VAE or model folder ({exc})") from None
 
 
+def _load_refiners(folder: Path, folders: dict[str, str]) -> dict[str, DiT]:
+    """kind -> refiner, for each of `folders` (kind -> subfolder) that `folder` holds."""
+    return {
+        kind: DiT.from_pretrained(folder / sub)
+        for kind, sub in folders.items()
+        if (folder / sub).exists()
+    }
+
+
 class TextToVideoPipeline:
     def __init__(
         self,
@@ -223,12 +236,19 @@ class TextToVideoPipeline:
         config: PipelineConfig,
         source: str = "",
         refiners: dict[str, DiT] | None = None,
+        text_only_refiners: dict[str, DiT] | None = None,
     ):
         _check_parts_fit(vae, transformer)
         for kind, refiner in (refiners or {}).items():
             _check_parts_fit(vae, refiner, f"the {kind} refiner")
+        for kind, refiner in (text_only_refiners or {}).items():
+            if kind not in (refiners or {}):
+                raise ValueError(f"a text-only {kind} refiner needs a {kind} refiner beside it")
+            _check_parts_fit(vae, refiner, f"the text-only {kind} refiner")
         self.vae, self.transformer, self.text_encoder = vae.eval(), transformer.eval(), text_encoder
         self.refiners = {k: m.eval() for k, m in (refiners or {}).items()}  # kind -> refiner
+        # kind -> the refiner that runs instead when there is no plan
+        self.text_only_refiners = {k: m.eval() for k, m in (text_only_refiners or {}).items()}
         self.config = config
         self.source = source
         self._substituter = None  # built on first use: it embeds the world's words once
@@ -249,13 +269,13 @@ class TextToVideoPipeline:
         config = PipelineConfig(**raw)
         vae = CausalVAE.from_pretrained(folder / "vae")
         transformer = DiT.from_pretrained(folder / "transformer")
-        refiners = {
-            kind: DiT.from_pretrained(folder / sub)
-            for kind, sub in REFINER_FOLDERS.items()
-            if (folder / sub).exists()
-        }
+        refiners, text_only = (
+            _load_refiners(folder, REFINER_FOLDERS),
+            _load_refiners(folder, TEXT_ONLY_FOLDERS),
+        )
         encoder = TextEncoder.from_pretrained(config.text_encoder, config.max_text_length)
-        return cls(vae, transformer, encoder, config, source=str(folder), refiners=refiners)
+        return cls(vae, transformer, encoder, config, source=str(folder), refiners=refiners,
+                   text_only_refiners=text_only)  # fmt: skip
 
     def save_pretrained(self, folder: str | Path) -> None:
         folder = Path(folder)
@@ -264,6 +284,8 @@ class TextToVideoPipeline:
         self.transformer.save_pretrained(folder / "transformer")
         for kind, model in self.refiners.items():
             model.save_pretrained(folder / REFINER_FOLDERS[kind])
+        for kind, model in self.text_only_refiners.items():
+            model.save_pretrained(folder / TEXT_ONLY_FOLDERS[kind])
         text = json.dumps(asdict(self.config), indent=1)
         atomic_write(folder / CONFIG_NAME, lambda p: p.write_text(text))
 
@@ -594,6 +616,8 @@ class TextToVideoPipeline:
         if kind not in self.refiners:
             raise GenerationError(f"this model has no {kind} refiner")
         model = self.refiners[kind]
+        if plan is None:
+            model = self.text_only_refiners.get(kind, model)
         cond = refiner_input(self.vae, video, kind)
         reads = model.config.layout_channels
         layout = self._layout(plan, model, cond.shape[2:], r.fps) if reads else None
