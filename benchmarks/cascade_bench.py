@@ -8,8 +8,10 @@
   VAE), and the temporal refiner; PSNR (mean over clips, and of the
   error pooled over clips) and object position error (detector centre against the annotation,
   pixels) on the in-between frames.
-- A refiner that reads layouts is also run with the clip's own annotation as its plan
-  (`refiner_with_layout`): what it gets in a planned cascade, where the plan is the scene.
+- `refiner` runs without a plan, as `upscale` / `interpolate` on a user's video do (so a model's
+  text-only refiner, where it has one). A refiner that reads layouts is also run with the
+  clip's own annotation as its plan (`refiner_with_layout`): what it gets in a planned
+  cascade, where the plan is the scene.
 - Speed: one video at twice the base's size and rate, by the cascade and by the base directly,
   interleaved, as a ratio.
 

@@ -187,10 +187,17 @@ $S build-model --vae outputs/vae-fd/model --transformer outputs/dit-layout-lfs/m
 
 # 8. The shipped model again, now with the refiners of step 7 (same base, same settings), and
 #    the cascade's evaluation at twice the size and frame rate, beside the base run directly.
+#    Without a plan (text-only prompts, `interpolate`) tr-run-mc runs instead of tr-run-pbk:
+#    pbk places objects worse than blending when it has no plan (BENCHMARKS.md, the cascade).
 $S build-model --vae outputs/vae-fd/model --transformer outputs/dit-layout-lfs/model \
   --spatial-refiner outputs/sr-run-pbk/model --temporal-refiner outputs/tr-run-pbk/model \
+  --temporal-refiner-text-only outputs/tr-run-mc/model \
   --out sorakit/assets/default-model --recipe recipes/default-model.sh \
   --plan-guidance-interval 0,0.6
 $S eval world --model default --suite cascade --refiners --seeds 8 --out outputs/eval-c16-cascade
 $S eval world --model default --suite cascade --no-refiners --seeds 8 \
   --out outputs/eval-c16-direct
+$S eval world --model default --suite cascade --refiners --no-planning --seeds 4 \
+  --out outputs/eval-c8-text-cascade
+$S eval world --model default --suite cascade --no-refiners --no-planning --seeds 4 \
+  --out outputs/eval-c8-text-direct
