@@ -330,9 +330,12 @@ def test_a_text_only_refiner_runs_where_there_is_no_plan(cascade_folder, tmp_pat
         refine_module, "refine", lambda m, *a, **k: seen.append(m) or real(m, *a, **k)
     )
     final = dict(width=16, height=16, fps=8.0, frames=9)
-    pipe("a red ball falls", plan=False, **final)
-    pipe("a red ball falls", plan=make_plan(parse("a red ball falls"), 16, 16, 8.0, 9), **final)
+    text = pipe("a red ball falls", plan=False, **final)
+    plan = make_plan(parse("a red ball falls"), 16, 16, 8.0, 9)
+    planned = pipe("a red ball falls", plan=plan, **final)
     assert seen == [pipe.text_only_refiners["temporal"], pipe.refiners["temporal"]]
+    assert text.provenance["text_only_refiners"] == ["temporal"]
+    assert planned.provenance["text_only_refiners"] == []
     assert seen[0] is not seen[1]
 
 

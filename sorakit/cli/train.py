@@ -193,7 +193,7 @@ def _per_kind(text: str, option: str) -> dict[str, float]:
         raise typer.BadParameter(f"{option} {text!r}: give KIND=VALUE[,KIND=VALUE]") from None
 
 
-def _load_refiners(**paths: Path | None) -> dict:
+def _refiners_from(**paths: Path | None) -> dict:
     """kind -> refiner loaded from each path given."""
     from sorakit.models.dit import DiT
 
@@ -265,8 +265,8 @@ def build_model(
     try:
         parts = CausalVAE.from_pretrained(vae), DiT.from_pretrained(transformer)
         encoder = TextEncoder.from_pretrained(text_encoder)
-        refiners = _load_refiners(spatial=spatial_refiner, temporal=temporal_refiner)
-        text_only = _load_refiners(spatial=spatial_text_only, temporal=temporal_text_only)
+        refiners = _refiners_from(spatial=spatial_refiner, temporal=temporal_refiner)
+        text_only = _refiners_from(spatial=spatial_text_only, temporal=temporal_text_only)
         config = PipelineConfig(
             text_encoder=text_encoder, width=width, height=height, frames=frames, fps=fps,
             steps=steps, guidance=guidance, guidance_interval=parse_interval(guidance_interval),

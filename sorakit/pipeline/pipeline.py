@@ -269,10 +269,8 @@ class TextToVideoPipeline:
         config = PipelineConfig(**raw)
         vae = CausalVAE.from_pretrained(folder / "vae")
         transformer = DiT.from_pretrained(folder / "transformer")
-        refiners, text_only = (
-            _load_refiners(folder, REFINER_FOLDERS),
-            _load_refiners(folder, TEXT_ONLY_FOLDERS),
-        )
+        refiners = _load_refiners(folder, REFINER_FOLDERS)
+        text_only = _load_refiners(folder, TEXT_ONLY_FOLDERS)
         encoder = TextEncoder.from_pretrained(config.text_encoder, config.max_text_length)
         return cls(vae, transformer, encoder, config, source=str(folder), refiners=refiners,
                    text_only_refiners=text_only)  # fmt: skip
@@ -555,7 +553,9 @@ class TextToVideoPipeline:
         for kind in stages:
             latents = self.refine(latents, kind, r, plan=plan, on_step=on_step)
         mode = "text-to-image" if r.frames == 1 else "text-to-video"
-        video = self._video(latents, r, mode, planned=plan is not None, cascade=list(stages))
+        text_only = [k for k in stages if plan is None and k in self.text_only_refiners]
+        video = self._video(latents, r, mode, planned=plan is not None, cascade=list(stages),
+                            text_only_refiners=text_only)  # fmt: skip
         video.plan = plan
         return video
 

@@ -5,10 +5,11 @@ is found in the given frames with the world detector (`sorakit.eval.detect`) and
 through them. The world's physics then carries the objects on under the motions the prompt gives
 them (gravity for falls and throws, none for slides, still objects stay), fitted to the frames:
 
-- A velocity comes from a pair of consecutive frames. The last pair is wrong when something
-  happened between its two frames (two objects collided, a ball bounced), so the simulation may
-  start from an earlier pair and run through the later given frames; the earliest pair whose
-  simulation reproduces every later given frame is used, the last pair when none does.
+- A velocity comes from a pair of consecutive frames, and is wrong when something happened
+  between the two (two objects collided, a ball bounced). A reference simulation starts from
+  the earliest pair that, run through the later given frames, reproduces them all; its
+  velocities show between which frames something happened. The continuation starts from the
+  latest pair with nothing between its frames (the last pair when none reproduces the frames).
 - The ground's restitution cannot be seen before a bounce. When a bounce lies inside the given
   frames it is fitted to them; otherwise the middle of the world's range is assumed.
 
