@@ -377,6 +377,34 @@ def test_upscale_and_interpolate_commands(cascade_folder, tmp_path):
         assert video.frames.shape[:3] == shape and video.fps == pytest.approx(fps)
 
 
+def test_interpolate_follows_a_plan_with_the_shipped_model(cascade_folder, tmp_path):
+    """`interpolate --plan` hands a refiner that reads plans the output's layout (here the
+    world annotation of the clip at twice the rate); a refiner that cannot read one, or a file
+    that is not a plan, is one clear error."""
+    from sorakit.data.video import read_video, write_video
+
+    low = render_clip(seed=5, width=32, height=32, fps=8.0, num_frames=9)
+    high = render_clip(seed=5, width=32, height=32, fps=16.0, num_frames=17)
+    write_video(tmp_path / "in.mp4", low.frames, 8.0)
+    (tmp_path / "plan.json").write_text(json.dumps(high.annotation))
+    (tmp_path / "bad.json").write_text("{}")
+    runner = CliRunner()
+    args = ["interpolate", str(tmp_path / "in.mp4"), "--prompt", low.caption]
+    ok = runner.invoke(app, [*args, "--plan", str(tmp_path / "plan.json"),
+                             "--out", str(tmp_path / "out.mp4")])  # fmt: skip
+    assert ok.exit_code == 0, ok.output
+    planned = read_video(tmp_path / "out.mp4").frames
+    assert planned.shape[:3] == (17, 32, 32)
+    plain = runner.invoke(app, [*args, "--out", str(tmp_path / "plain.mp4")])
+    assert plain.exit_code == 0, plain.output
+    assert (read_video(tmp_path / "plain.mp4").frames != planned).any()  # another refiner ran
+    bad = runner.invoke(app, [*args, "--plan", str(tmp_path / "bad.json"), "--out", "x.mp4"])
+    assert bad.exit_code != 0 and "scene.width" in bad.output
+    cannot = runner.invoke(app, [*args, "--plan", str(tmp_path / "plan.json"), "--model",
+                                 str(cascade_folder), "--out", "x.mp4"])  # fmt: skip
+    assert cannot.exit_code != 0 and "does not read plans" in cannot.output
+
+
 def test_build_model_sets_refiner_sampling(cascade_folder, tmp_path):
     runner = CliRunner()
     parts = ["build-model", "--vae", str(cascade_folder / "vae"),

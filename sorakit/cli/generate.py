@@ -138,8 +138,9 @@ def generate(
 
 
 def _refine_command(kind: str, video: Path, out: Path, prompt: str, model: Path | None,
-                    seed: int) -> None:  # fmt: skip
+                    seed: int, plan: Path | None) -> None:  # fmt: skip
     from sorakit.pipeline import GenerationError, TextToVideoPipeline
+    from sorakit.planner import PlanError, load_plan
 
     try:
         pipe = TextToVideoPipeline.from_pretrained(model)
@@ -147,15 +148,32 @@ def _refine_command(kind: str, video: Path, out: Path, prompt: str, model: Path 
         raise typer.BadParameter(f"cannot load the model: {exc}") from None
     if kind not in pipe.refiners:
         raise typer.BadParameter(f"the model {pipe.source} has no {kind} refiner")
+    layout = None
+    if plan is not None:
+        if not pipe.refiners[kind].config.layout_channels:
+            raise typer.BadParameter(f"the model's {kind} refiner does not read plans (--plan)")
+        try:
+            layout = load_plan(plan)
+        except PlanError as exc:
+            raise typer.BadParameter(str(exc)) from None
     frames, fps = _read(video, "video")
     try:
         with progress_bar() as bar:
             task = bar.add_task(f"{kind} refiner", total=pipe.config.refiner_steps)
             result = pipe.refine_video(kind, frames, fps or 8.0, prompt, seed,
-                                       on_step=lambda: bar.advance(task))  # fmt: skip
+                                       on_step=lambda: bar.advance(task), plan=layout)  # fmt: skip
         print(result.save(out))
     except (GenerationError, ValueError) as exc:
         raise typer.BadParameter(str(exc)) from None
+
+
+_REFINE_PLAN = typer.Option(
+    None,
+    "--plan",
+    help="The output's layout (a plan, e.g. saved by generate at the final size, or a world "
+    "clip's annotation) for a refiner that reads plans. Without it the model's text-only "
+    "refiner runs, where it has one.",
+)
 
 
 def upscale(
@@ -164,10 +182,11 @@ def upscale(
     prompt: str = typer.Option("", "--prompt", help="What the video shows (helps the refiner)."),
     model: Path = typer.Option(None, "--model", help="A model folder with a spatial refiner."),
     seed: int = typer.Option(0, "--seed"),
+    plan: Path = _REFINE_PLAN,
 ) -> None:
     """Twice the width and height, with the cascade's spatial refiner (any video: the refiner
     is the cascade stage run alone)."""
-    _refine_command("spatial", video, out, prompt, model, seed)
+    _refine_command("spatial", video, out, prompt, model, seed, plan)
 
 
 def interpolate(
@@ -176,7 +195,8 @@ def interpolate(
     prompt: str = typer.Option("", "--prompt", help="What the video shows (helps the refiner)."),
     model: Path = typer.Option(None, "--model", help="A model folder with a temporal refiner."),
     seed: int = typer.Option(0, "--seed"),
+    plan: Path = _REFINE_PLAN,
 ) -> None:
     """Twice the frame rate (new frames between the given ones), with the cascade's temporal
     refiner."""
-    _refine_command("temporal", video, out, prompt, model, seed)
+    _refine_command("temporal", video, out, prompt, model, seed, plan)
