@@ -273,6 +273,18 @@ def test_cascade_runs_base_then_refiners_and_each_can_be_turned_off(cascade_fold
     assert image.provenance["cascade"] == ["spatial"]
 
 
+def test_an_evaluation_is_labelled_cascade_only_where_the_cascade_runs(cascade_folder):
+    from sorakit.eval.generators import PipelineGenerator
+    from sorakit.eval.suite import SuiteConfig
+
+    gen = PipelineGenerator(TextToVideoPipeline.from_pretrained(cascade_folder), label="m")
+    assert gen.name.endswith("+cascade")  # the generator's own setting
+    assert not gen.name_for(SuiteConfig("base", 16, 16, 4.0, 9, 1)).endswith("+cascade")
+    assert gen.name_for(SuiteConfig("twice", 32, 32, 8.0, 9, 1)) == gen.name
+    off = PipelineGenerator(gen.pipe, label="m", refiners=False)
+    assert not off.name_for(SuiteConfig("twice", 32, 32, 8.0, 9, 1)).endswith("+cascade")
+
+
 def test_a_layout_refiner_follows_the_plan_on_its_own_grid(cascade_folder, monkeypatch):
     import sorakit.cascade.refine as refine_module
 

@@ -242,6 +242,19 @@ class PipelineGenerator:
             + ("+cascade" if cascade else "")
         )
 
+    def name_for(self, config) -> str:
+        """`name` for a run of suite `config`: "+cascade" only where its size and frame rate
+        make the cascade run (at the base's own size and rate the base alone generates)."""
+        from sorakit.pipeline import GenerationError
+
+        try:
+            request = self.pipe.request("a suite", width=config.width, height=config.height,
+                                        fps=config.fps, frames=config.num_frames)  # fmt: skip
+        except GenerationError:  # a size the model cannot make: its videos said so already
+            return self.name
+        runs = self.pipe.cascade_stages(request, self.refiners, self.refiners)
+        return self.name if runs else self.name.removesuffix("+cascade")
+
     def _options(self, item: SuiteItem) -> dict:
         return dict(
             width=item.width, height=item.height, fps=item.fps, seed=item.seed % 2**31,

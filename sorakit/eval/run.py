@@ -9,7 +9,7 @@ import numpy as np
 
 from sorakit.eval import metrics as M
 from sorakit.eval.detect import detect_video
-from sorakit.eval.generators import Generator, GroundTruth
+from sorakit.eval.generators import Generator, GroundTruth, PipelineGenerator
 from sorakit.eval.suite import (
     CATEGORIES,
     ContinuationItem,
@@ -212,4 +212,7 @@ def evaluate(
             result.analysis = None  # only failed videos' frames are kept, for the contact sheet
         results.append(result)
     continuation = continuation_scores(generator, build_continuation(config))
-    return Evaluation(generator.name, config, results, score(results), continuation)
+    name = generator.name
+    if isinstance(generator, PipelineGenerator):  # "+cascade" only where the cascade runs
+        name = generator.name_for(config)
+    return Evaluation(name, config, results, score(results), continuation)
