@@ -234,13 +234,7 @@ class PipelineGenerator:
 
     @property
     def name(self) -> str:
-        planned = self.planning and self.pipe.reads_layout
-        cascade = self.refiners and bool(self.pipe.refiners)
-        return (
-            f"model:{self.label}"
-            + ("+planning" if planned else "")
-            + ("+cascade" if cascade else "")
-        )
+        return self._name(cascade=self.refiners and bool(self.pipe.refiners))
 
     def name_for(self, config) -> str:
         """`name` for a run of suite `config`: "+cascade" only where its size and frame rate
@@ -252,8 +246,16 @@ class PipelineGenerator:
                                         fps=config.fps, frames=config.num_frames)  # fmt: skip
         except GenerationError:  # a size the model cannot make: its videos said so already
             return self.name
-        runs = self.pipe.cascade_stages(request, self.refiners, self.refiners)
-        return self.name if runs else self.name.removesuffix("+cascade")
+        stages = self.pipe.cascade_stages(request, self.refiners, self.refiners)
+        return self._name(cascade=bool(stages))
+
+    def _name(self, cascade: bool) -> str:
+        planned = self.planning and self.pipe.reads_layout
+        return (
+            f"model:{self.label}"
+            + ("+planning" if planned else "")
+            + ("+cascade" if cascade else "")
+        )
 
     def _options(self, item: SuiteItem) -> dict:
         return dict(

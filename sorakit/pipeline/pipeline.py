@@ -553,7 +553,7 @@ class TextToVideoPipeline:
         for kind in stages:
             latents = self.refine(latents, kind, r, plan=plan, on_step=on_step)
         mode = "text-to-image" if r.frames == 1 else "text-to-video"
-        text_only = [k for k in stages if plan is None and k in self.text_only_refiners]
+        text_only = [k for k in stages if self._runs_text_only(k, plan)]
         video = self._video(latents, r, mode, planned=plan is not None, cascade=list(stages),
                             text_only_refiners=text_only)  # fmt: skip
         video.plan = plan
@@ -615,9 +615,8 @@ class TextToVideoPipeline:
 
         if kind not in self.refiners:
             raise GenerationError(f"this model has no {kind} refiner")
-        model = self.refiners[kind]
-        if plan is None:
-            model = self.text_only_refiners.get(kind, model)
+        text_only = self._runs_text_only(kind, plan)
+        model = (self.text_only_refiners if text_only else self.refiners)[kind]
         cond = refiner_input(self.vae, video, kind)
         reads = model.config.layout_channels
         layout = self._layout(plan, model, cond.shape[2:], r.fps) if reads else None
@@ -630,6 +629,10 @@ class TextToVideoPipeline:
             strength=self.config.refiner_strength.get(kind, 1.0), layout=layout, seed=r.seed,
             on_step=on_step,
         )  # fmt: skip
+
+    def _runs_text_only(self, kind: str, plan: dict | None) -> bool:
+        """Whether stage `kind` runs the model's text-only refiner: it has one, and no plan."""
+        return plan is None and kind in self.text_only_refiners
 
     def refine_video(
         self,
