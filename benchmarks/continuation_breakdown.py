@@ -20,9 +20,11 @@ import argparse
 import numpy as np
 
 from sorakit.eval.generators import GroundTruth, make_generator
-from sorakit.eval.run import _error, _physics, _positions_by_colour
+from sorakit.eval.run import continuation_errors
 from sorakit.eval.suite import SUITES, build_continuation
 from sorakit.world.clip import frame_times
+
+COLUMNS = ("physics", "physics_true_restitution", "model")
 
 
 def bounces_later(scene, trajectory, times: np.ndarray) -> bool:
@@ -38,34 +40,24 @@ def main() -> None:
     ap.add_argument("--suite", default="default", choices=sorted(SUITES))
     ap.add_argument("--model", default=None, help="default, or a model folder (optional)")
     args = ap.parse_args()
-    generator = make_generator(args.model, None) if args.model else None
+    # Without a model the truth stands in for one, and its column is left empty.
+    generator = make_generator(args.model, None) if args.model else GroundTruth()
+    columns = COLUMNS if args.model else COLUMNS[:-1]
     rows = []
     print("| clip | prompt | bounces later | physics | physics, true restitution | model |")
     print("|---|---|---|---|---|---|")
     for cont in build_continuation(SUITES[args.suite]):
         item, c = cont.item, cont.context_frames
         scene, trajectory = item.simulated
-        colours = [o.colour for o in scene.objects]
-        times = frame_times(item.fps, item.num_frames)
-        truth = trajectory.sample(times)[0][c:]
-        full = GroundTruth().generate(item).frames
-        row = [
-            _error(p, truth) if p is not None else float("nan")
-            for p in (
-                _physics(item, full[:c], colours),
-                _physics(item, full[:c], colours, scene.restitution),
-            )
-        ]
-        if generator is not None:
-            predicted = generator.continue_clip(item, full[:c])
-            ppu = float(min(item.width, item.height))
-            row.append(_error(_positions_by_colour(predicted.frames[c:], colours) / ppu, truth))
+        errors = continuation_errors(generator, cont)
+        row = [errors.get(k, float("nan")) for k in columns]
         rows.append(row)
-        cells = " | ".join(f"{v:.4f}" for v in row) + ("" if generator else " | ")
+        cells = " | ".join(f"{v:.4f}" for v in row) + ("" if args.model else " | ")
+        times = frame_times(item.fps, item.num_frames)
         later = "yes" if bounces_later(scene, trajectory, times[c - 1 :]) else "no"
         print(f"| {item.id} | {item.prompt} | {later} | {cells} |", flush=True)
     means = " | ".join(f"**{v:.4f}**" for v in np.mean(rows, axis=0))
-    print(f"| mean | | | {means} |" + ("" if generator else " |"))
+    print(f"| mean | | | {means} |" + ("" if args.model else " |"))
 
 
 if __name__ == "__main__":

@@ -141,51 +141,55 @@ def _physics(item: SuiteItem, context: np.ndarray, colours: list[str], restituti
     return out
 
 
+CONTINUATION_PREDICTORS = (
+    "model", "detector", "freeze", "constant_velocity", "physics", "physics_true_restitution",
+)  # fmt: skip
+
+
+def continuation_errors(generator: Generator, cont: ContinuationItem) -> dict[str, float]:
+    """One clip's future position error (world units), by predictor: the generator ("model"),
+    the detector on the true future, and baselines working from the detected context: freeze
+    the last frame, extrapolate at constant velocity, and the planner's physics continuation
+    (with the ground's restitution fitted or assumed as the planner does, and told the true
+    one: a bounce the context has not shown depends on a restitution the context cannot tell).
+    A predictor that cannot continue the clip is left out."""
+    item, c = cont.item, cont.context_frames
+    scene, trajectory = item.simulated
+    colours = [o.colour for o in scene.objects]
+    ppu = float(min(item.width, item.height))
+    truth = trajectory.sample(frame_times(item.fps, item.num_frames))[0][c:]  # (F, N, 2)
+    full = GroundTruth().generate(item).frames
+    context = _positions_by_colour(full[:c], colours) / ppu
+    steps = np.arange(1, len(truth) + 1)[:, None, None]
+    last, velocity = context[-1][None], (context[-1] - context[-2])[None]
+    errors = {
+        "detector": _error(_positions_by_colour(full[c:], colours) / ppu, truth),
+        "freeze": _error(np.repeat(last, len(truth), 0), truth),
+        "constant_velocity": _error(last + velocity * steps, truth),
+    }
+    for key, restitution in (("physics", None), ("physics_true_restitution", scene.restitution)):
+        physics = _physics(item, full[:c], colours, restitution)
+        if physics is not None:
+            errors[key] = _error(physics, truth)
+    predicted = generator.continue_clip(item, full[:c])
+    if predicted is not None and len(predicted.frames) == item.num_frames:
+        future = _positions_by_colour(predicted.frames[c:], colours) / ppu
+        errors["model"] = _error(future, truth)
+    return errors
+
+
 def continuation_scores(
     generator: Generator, items: list[ContinuationItem]
 ) -> dict[str, float | int | None]:
-    """Mean future position error (world units) of the generator, of the detector on the true
-    future, and of baselines working from the detected context: freeze the last frame,
-    extrapolate at constant velocity, and the planner's physics continuation (with the ground's
-    restitution fitted or assumed as the planner does, and told the true one: a bounce the
-    context has not shown depends on a restitution the context cannot tell)."""
-    errors: dict[str, list[float]] = {
-        "model": [],
-        "detector": [],
-        "freeze": [],
-        "constant_velocity": [],
-        "physics": [],
-        "physics_true_restitution": [],
-    }
-    for cont in items:
-        item, c = cont.item, cont.context_frames
-        scene, trajectory = item.simulated
-        colours = [o.colour for o in scene.objects]
-        ppu = float(min(item.width, item.height))
-        truth = trajectory.sample(frame_times(item.fps, item.num_frames))[0][c:]  # (F, N, 2)
-        full = GroundTruth().generate(item).frames
-        context = _positions_by_colour(full[:c], colours) / ppu
-        steps = np.arange(1, len(truth) + 1)[:, None, None]
-        last, velocity = context[-1][None], (context[-1] - context[-2])[None]
-        errors["freeze"].append(_error(np.repeat(last, len(truth), 0), truth))
-        errors["constant_velocity"].append(_error(last + velocity * steps, truth))
-        errors["detector"].append(_error(_positions_by_colour(full[c:], colours) / ppu, truth))
-        for key, restitution in (
-            ("physics", None),
-            ("physics_true_restitution", scene.restitution),
-        ):
-            physics = _physics(item, full[:c], colours, restitution)
-            if physics is not None:
-                errors[key].append(_error(physics, truth))
-        predicted = generator.continue_clip(item, full[:c])
-        if predicted is not None and len(predicted.frames) == item.num_frames:
-            future = _positions_by_colour(predicted.frames[c:], colours) / ppu
-            errors["model"].append(_error(future, truth))
-    out: dict[str, float | int | None] = {
-        k: (float(np.mean(v)) if v else None) for k, v in errors.items()
-    }
+    """Mean over `items` of each predictor's `continuation_errors`, with the number of clips
+    and of clips the generator continued."""
+    per_clip = [continuation_errors(generator, cont) for cont in items]
+    out: dict[str, float | int | None] = {}
+    for key in CONTINUATION_PREDICTORS:
+        values = [e[key] for e in per_clip if key in e]
+        out[key] = float(np.mean(values)) if values else None
     out["clips"] = len(items)
-    out["model_clips"] = len(errors["model"])
+    out["model_clips"] = sum("model" in e for e in per_clip)
     return out
 
 
