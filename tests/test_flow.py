@@ -7,6 +7,7 @@ import torch
 
 from sorakit.diffusion import (
     classifier_free_guidance,
+    contrast_guidance,
     euler_sample,
     heun_sample,
     interpolate,
@@ -120,3 +121,10 @@ def test_guidance():
     assert classifier_free_guidance(c, u, 0.0) == u
     assert classifier_free_guidance(c, u, 3.0) == torch.tensor([4.0])
     assert math.isclose(float(classifier_free_guidance(c, u, 0.5)), 1.5)
+
+
+def test_contrast_guidance_pushes_by_the_difference_of_the_conditions():
+    v, cond, contrast = torch.tensor([1.0]), torch.tensor([3.0]), torch.tensor([2.5])
+    assert contrast_guidance(v, cond, contrast, 0.0) == v
+    assert contrast_guidance(v, cond, cond, 5.0) == v  # conditions that agree: no push
+    assert contrast_guidance(v, cond, contrast, 2.0) == torch.tensor([2.0])

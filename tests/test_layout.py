@@ -12,6 +12,7 @@ from sorakit.data.layout import (
     LAYOUT_CHANNELS,
     LayoutError,
     box_track,
+    contrast_track,
     empty_layout,
     layout_channels,
     layout_map,
@@ -128,6 +129,27 @@ def test_shape_fill_matches_the_rendered_objects_better_than_boxes():
         for fill in ("box", "shape")
     }
     assert error["shape"] < 0.5 * error["box"], error
+
+
+def test_contrast_track_draws_discs_as_squares_and_changes_nothing_else():
+    shapes = ["circle", "square", "triangle"]
+    track = box_track(
+        {"scene": {"width": 40, "height": 20},
+         "frames": [{"time": 0.0, "objects": [
+             {"id": k, "colour": "red", "shape": s, "bbox": [10 * k, 0, 10 * k + 8, 8]}
+             for k, s in enumerate(shapes)]}]}
+    )  # fmt: skip
+    contrast = contrast_track(track)
+    assert [SHAPES[s] for s in contrast.shapes] == ["square", "square", "triangle"]
+    np.testing.assert_array_equal(contrast.boxes, track.boxes)
+    np.testing.assert_array_equal(contrast.colours, track.colours)
+    before = layout_map(track, (1, 4, 8), 8.0, 4, fill="shape")
+    after = layout_map(contrast, (1, 4, 8), 8.0, 4, fill="shape")
+    assert after[2 + len(COLOURS) + SHAPES.index("circle")].sum() == 0
+    changed = (after != before).any(0)[0]  # (4, 8): the cells the disc's box touches, only
+    assert changed[:2, :2].all() and not changed[:, 2:].any() and not changed[2:].any()
+    no_disc = box_track(_annotation([(10, 5, 15, 10)], shape="triangle"))
+    assert contrast_track(no_disc).shapes.tolist() == no_disc.shapes.tolist()
 
 
 def test_a_transformer_names_its_layout_fill():

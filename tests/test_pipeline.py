@@ -170,6 +170,7 @@ def test_cli_generates(folder, tmp_path):
         ["a ball", "--out", "x.mp4", "--image", "missing.png"],
         ["a ball", "--out", "x.mp4", "--extend", "forward"],
         ["a ball", "--out", "x.mp4", "--guidance-interval", "0.5"],
+        ["a ball", "--out", "x.mp4", "--shape-contrast", "-1"],
     ],
 )
 def test_cli_bad_input_is_one_clear_error(folder, tmp_path, args):
@@ -217,3 +218,36 @@ def test_guidance_interval_guides_only_inside_it(pipe):
     torch.testing.assert_close(never, run(guidance=1.0))  # the conditional velocity alone
     with pytest.raises(ValueError, match="guidance interval"):
         run(guidance=3.0, guidance_interval=(0.5, 0.5))
+
+
+def test_shape_contrast_is_a_third_pass_pushing_by_the_layouts_difference(pipe):
+    from sorakit.data.layout import box_track, contrast_track, layout_map
+    from sorakit.pipeline.denoise import generate_latents
+    from sorakit.planner import make_plan, parse
+
+    model = _CountingModel(pipe.transformer)
+    noise = torch.randn(2, 4, 3, 4, 4, generator=torch.Generator().manual_seed(0))
+    text, null = pipe.encode_text(["a red ball", "a blue ball"]), pipe.encode_text(["", ""])
+    tf = pipe.vae.temporal_factor
+    track = box_track(make_plan(parse("a large red ball"), 16, 16, 8.0, 9, seed=0))
+    layout = torch.stack([layout_map(track, (3, 4, 4), 8.0, tf)] * 2)
+    swapped = torch.stack([layout_map(contrast_track(track), (3, 4, 4), 8.0, tf)] * 2)
+    assert not torch.equal(swapped, layout)
+
+    def run(n=2, **kw):
+        model.samples.clear()
+        return generate_latents(model, noise[:n], text[:n], null[:n], 8.0, steps=4, shift=1.0,
+                                guidance=3.0, layout=layout[:n], **kw)  # fmt: skip
+
+    plain = run()
+    assert model.samples == [4, 4, 4, 4]
+    pushed = run(contrast_layout=swapped, contrast=2.0)
+    assert model.samples == [6, 6, 6, 6]  # caption + contrast layout, beside the guidance passes
+    assert not torch.allclose(pushed, plain)
+    # The same layout as contrast differs in nothing, so nothing is pushed.
+    torch.testing.assert_close(run(contrast_layout=layout, contrast=2.0), plain)
+    torch.testing.assert_close(run(1, contrast_layout=swapped[:1], contrast=2.0), pushed[:1])
+    torch.testing.assert_close(run(contrast_layout=swapped, contrast=0.0), plain)
+    assert model.samples == [4, 4, 4, 4]  # scale 0: no third pass
+    run(contrast_layout=swapped, contrast=2.0, guidance_interval=(0.0, 0.6))
+    assert model.samples == [2, 2, 6, 6]  # times 1, 0.75, 0.5, 0.25: only where guidance runs

@@ -168,6 +168,23 @@ def test_pipeline_plans_understood_prompts_and_renders_the_layout(layout_pipe):
     assert np.array_equal(again.frames, planned.frames)  # a given plan renders the same
 
 
+def test_shape_contrast_applies_to_planned_discs_only(layout_pipe):
+    plain = layout_pipe("a red ball falls", seed=1)
+    pushed = layout_pipe("a red ball falls", seed=1, shape_contrast=3.0)
+    assert plain.provenance["shape_contrast"] == 0.0 and pushed.provenance["shape_contrast"] == 3.0
+    assert not np.array_equal(pushed.frames, plain.frames)
+    for prompt, plan in (("a red ball falls", False), ("a red square falls", None)):
+        text_only_or_no_disc = layout_pipe(prompt, seed=1, plan=plan, shape_contrast=3.0)
+        assert np.array_equal(
+            text_only_or_no_disc.frames, layout_pipe(prompt, seed=1, plan=plan).frames
+        )
+    assert layout_pipe("a red ball falls", plan=False, shape_contrast=3.0).provenance[
+        "shape_contrast"
+    ] == 0.0  # fmt: skip
+    with pytest.raises(GenerationError, match="shape contrast"):
+        layout_pipe("a red ball falls", shape_contrast=-1.0)
+
+
 def test_per_frame_layout_model_plans_and_mismatched_parts_are_refused(layout_pipe):
     per_frame = DiT(
         replace(DIT_PRESETS["tiny"], layout_channels=layout_channels(4), layout_frames=4)

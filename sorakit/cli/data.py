@@ -49,6 +49,14 @@ STOP_AFTER_OPTION = typer.Option(
 
 
 # Sampling option shared by `generate`, `eval world` and `build-model`.
+SHAPE_CONTRAST_OPTION = typer.Option(
+    None,
+    "--shape-contrast",
+    min=0.0,
+    help="With a plan that holds a disc: push discs away from squares by this much where "
+    "guidance applies (small discs come out square without it), at the cost of a third "
+    "model pass there; 0 turns it off. Default: the model's.",
+)
 GUIDANCE_INTERVAL_OPTION = typer.Option(
     None,
     "--guidance-interval",

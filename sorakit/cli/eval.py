@@ -8,7 +8,13 @@ from pathlib import Path
 
 import typer
 
-from sorakit.cli.data import GUIDANCE_INTERVAL_OPTION, console, parse_interval, progress_bar
+from sorakit.cli.data import (
+    GUIDANCE_INTERVAL_OPTION,
+    SHAPE_CONTRAST_OPTION,
+    console,
+    parse_interval,
+    progress_bar,
+)
 
 eval_app = typer.Typer(
     help="Evaluation: layout, counting, binding and physics fidelity as exact numbers.",
@@ -45,6 +51,7 @@ def world(
     steps: int = typer.Option(None, "--steps", min=1, help="Sampler steps for a model."),
     guidance: float = typer.Option(None, "--guidance", help="Guidance scale for a model."),
     guidance_interval: str = GUIDANCE_INTERVAL_OPTION,
+    shape_contrast: float = SHAPE_CONTRAST_OPTION,
     planning: bool = typer.Option(
         True,
         "--planning/--no-planning",
@@ -95,7 +102,9 @@ def world(
     config = _suite(suite, seeds)
     try:
         interval = parse_interval(guidance_interval)
-        generator = make_generator(model, videos, steps, guidance, planning, refiners, interval)
+        generator = make_generator(
+            model, videos, steps, guidance, planning, refiners, interval, shape_contrast
+        )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     total = len(build_suite(config))

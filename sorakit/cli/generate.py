@@ -6,7 +6,13 @@ from pathlib import Path
 
 import typer
 
-from sorakit.cli.data import GUIDANCE_INTERVAL_OPTION, console, parse_interval, progress_bar
+from sorakit.cli.data import (
+    GUIDANCE_INTERVAL_OPTION,
+    SHAPE_CONTRAST_OPTION,
+    console,
+    parse_interval,
+    progress_bar,
+)
 
 
 def _read(path: Path, what: str):
@@ -32,6 +38,7 @@ def generate(
     steps: int = typer.Option(None, "--steps", help="Sampler steps (more: slower, finer)."),
     guidance: float = typer.Option(None, "--guidance", help="Classifier-free guidance scale."),
     guidance_interval: str = GUIDANCE_INTERVAL_OPTION,
+    shape_contrast: float = SHAPE_CONTRAST_OPTION,
     negative: str = typer.Option("", "--negative", help="What not to show (negative prompt)."),
     sampler: str = typer.Option(None, "--sampler", help="euler or heun."),
     image: Path = typer.Option(None, "--image", help="Animate this first frame (image-to-video)."),
@@ -107,8 +114,8 @@ def generate(
         inputs["connect"] = (_read(connect[0], "first video"), _read(connect[1], "second video"))
     options = dict(
         width=width, height=height, frames=frames, fps=fps, steps=steps, guidance=guidance,
-        guidance_interval=parse_interval(guidance_interval), seed=seed, sampler=sampler,
-        negative_prompt=negative,
+        guidance_interval=parse_interval(guidance_interval), shape_contrast=shape_contrast,
+        seed=seed, sampler=sampler, negative_prompt=negative,
     )  # fmt: skip
     given_plan = planning
     if plan is not None:

@@ -3,6 +3,7 @@
 from sorakit.diffusion.flow import (
     check_guidance_interval,
     classifier_free_guidance,
+    contrast_guidance,
     euler_sample,
     guides_at,
     heun_sample,
@@ -17,6 +18,7 @@ from sorakit.diffusion.flow import (
 __all__ = [
     "check_guidance_interval",
     "classifier_free_guidance",
+    "contrast_guidance",
     "euler_sample",
     "guides_at",
     "heun_sample",

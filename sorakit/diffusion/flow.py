@@ -95,6 +95,14 @@ def classifier_free_guidance(v_cond: Tensor, v_uncond: Tensor, scale: float) -> 
     return v_uncond + scale * (v_cond - v_uncond)
 
 
+def contrast_guidance(v: Tensor, v_cond: Tensor, v_contrast: Tensor, scale: float) -> Tensor:
+    """v + scale (v_cond - v_contrast): a (guided) velocity pushed away from what a contrast
+    condition makes, by what the conditions differ in alone. The contrast keeps everything of
+    the condition but one attribute (the caption and the plan's boxes, its discs drawn as
+    squares), so the push sharpens that attribute and leaves the rest to `v`."""
+    return v + scale * (v_cond - v_contrast)
+
+
 def guides_at(t: float, interval: tuple[float, float]) -> bool:
     """Whether guidance applies at time t, for guidance limited to `interval` = (lo, hi) of t
     (Kynkaanniemi et al. 2024). At high noise the conditional and unconditional predictions of

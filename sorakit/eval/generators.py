@@ -231,6 +231,7 @@ class PipelineGenerator:
     planning: bool = True  # plan understood prompts first (models that read layouts)
     refiners: bool = True  # run the cascade's refiners where the request calls for them
     guidance_interval: tuple[float, float] | None = None  # None: the model's
+    shape_contrast: float | None = None  # None: the model's
 
     @property
     def name(self) -> str:
@@ -261,6 +262,7 @@ class PipelineGenerator:
         return dict(
             width=item.width, height=item.height, fps=item.fps, seed=item.seed % 2**31,
             steps=self.steps, guidance=self.guidance, guidance_interval=self.guidance_interval,
+            shape_contrast=self.shape_contrast,
         )  # fmt: skip
 
     def generate(self, item: SuiteItem) -> Generated:
@@ -290,6 +292,7 @@ def make_generator(
     planning: bool = True,
     refiners: bool = True,
     guidance_interval: tuple[float, float] | None = None,
+    shape_contrast: float | None = None,
 ) -> Generator:
     """`--model groundtruth`, `--model corrupt:NAME`, `--model vae:PATH` (the truth through a VAE
     folder, or the VAE of a model folder), `--model default` (the shipped model), `--model PATH`
@@ -320,7 +323,7 @@ def make_generator(
 
         pipe = TextToVideoPipeline.from_pretrained(None if model == "default" else model)
         return PipelineGenerator(
-            pipe, steps, guidance, model, planning, refiners, guidance_interval
+            pipe, steps, guidance, model, planning, refiners, guidance_interval, shape_contrast
         )
     raise ValueError(
         f"--model {model}: not a known generator. Use 'default', a model folder, "

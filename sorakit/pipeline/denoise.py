@@ -3,7 +3,8 @@ samplers of `sorakit.diffusion`.
 
 Given frames (image-to-video, extension, loops, transitions) enter the way they were trained:
 their tokens hold the clean latent at t = 0 at every step, and only the other frames move.
-Classifier-free guidance runs the conditional and unconditional passes as one batch.
+Classifier-free guidance runs the conditional and unconditional passes as one batch, and
+shape-contrast guidance adds a third pass to that batch (the caption with a contrast layout).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from torch import Tensor
 from sorakit.diffusion import (
     check_guidance_interval,
     classifier_free_guidance,
+    contrast_guidance,
     euler_sample,
     guides_at,
     heun_sample,
@@ -62,6 +64,8 @@ def generate_latents(
     layout: Tensor | None = None,
     cond: Tensor | None = None,
     aug: float = 0.0,
+    contrast_layout: Tensor | None = None,
+    contrast: float = 0.0,
     on_step: Callable[[], None] | None = None,
 ) -> Tensor:
     """Sample latents (B, C, T, H, W).
@@ -79,7 +83,12 @@ def generate_latents(
             reads them. The unconditional pass goes without, so guidance pushes towards the
             caption and the layout together.
         cond, aug: a refiner's input, (B, C, T, H, W) on the output grid, noised to level
-            `aug` (`sorakit.cascade.refine`); both guidance passes read it.
+            `aug` (`sorakit.cascade.refine`); every guidance pass reads it.
+        contrast_layout, contrast: a layout like `layout` but for one attribute (discs drawn
+            as squares, `sorakit.data.layout.contrast_track`); inside the guidance interval
+            the velocity is pushed by `contrast` times the difference between the caption with
+            `layout` and the caption with `contrast_layout`
+            (`sorakit.diffusion.contrast_guidance`). 0: no third pass.
         shift: time shift; default grows with the token count, as in training.
         on_step: called after every model evaluation (for progress bars).
     """
@@ -98,28 +107,36 @@ def generate_latents(
     if given is not None:
         x = torch.where(keep5, given, x)
     guided = guidance != 1.0
-    all_texts = texts + uncond if guided else texts
-    layouts = [None] * len(all_texts) if layout is None else list(layout) + [None] * b * guided
-    conds = [None] * len(all_texts) if cond is None else list(cond) * (2 if guided else 1)
+    contrasted = contrast != 0.0 and contrast_layout is not None
+    # Per sample: (caption, layout) of the conditional, unconditional and contrast passes.
+    plain = [None] * b
+    passes = [(texts, plain if layout is None else list(layout))]
+    if guided:
+        passes.append((uncond, plain))
+    if contrasted:
+        passes.append((texts, list(contrast_layout)))
+    conds = plain if cond is None else list(cond)
 
     def velocity(x_t: Tensor, t: Tensor) -> Tensor:
         if given is not None:
             x_t = torch.where(keep5, given, x_t)
         t_frames = torch.where(keep, torch.zeros(()), t.float())
-        guide = guided and guides_at(float(t), guidance_interval)
-        rows = torch.cat([x_t, x_t]) if guide else x_t
-        n = len(rows)  # the unconditional rows come last and run only when guiding
+        inside = guides_at(float(t), guidance_interval)
+        guide, contrast_now = guided and inside, contrasted and inside
+        run = [passes[0]] + ([passes[1]] if guide else []) + ([passes[-1]] if contrast_now else [])
         samples = [
             Sample(r, t_frames, fps, txt, lay, c, aug)
-            for r, txt, lay, c in zip(rows, all_texts[:n], layouts[:n], conds[:n], strict=True)
+            for txts, lays in run
+            for r, txt, lay, c in zip(x_t, txts, lays, conds, strict=True)
         ]
         batch = stack(samples, cfg.patch_size, cfg.ref_fps)
-        v = torch.stack(to_latents(batch, model(batch).float(), cfg.patch_size))
-        if guide:
-            v = classifier_free_guidance(v[:b], v[b:], guidance)
+        v = torch.stack(to_latents(batch, model(batch).float(), cfg.patch_size)).split(b)
+        out = classifier_free_guidance(v[0], v[1], guidance) if guide else v[0]
+        if contrast_now:
+            out = contrast_guidance(out, v[0], v[-1], contrast)
         if on_step is not None:
             on_step()
-        return torch.where(keep5, torch.zeros(()), v)  # given frames do not move
+        return torch.where(keep5, torch.zeros(()), out)  # given frames do not move
 
     out = SAMPLERS[sampler](velocity, x, times)
     return out if given is None else torch.where(keep5, given, out)

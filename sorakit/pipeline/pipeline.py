@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sorakit.data.layout import box_track, layout_map
+from sorakit.data.layout import BoxTrack, box_track, contrast_track, layout_map
 from sorakit.data.transforms import (
     from_model_tensor,
     resample_indices,
@@ -85,6 +85,11 @@ class PipelineConfig:
     # The same when a plan's layout is given (None: as without). The layout fixes where things
     # go, which is what guidance at high noise is for without one; with one it only overshoots.
     plan_guidance_interval: tuple[float, float] | None = None
+    # With a plan holding a disc, how hard discs are pushed away from squares (the plan with
+    # each disc swapped for a square, `sorakit.data.layout.contrast_track`), wherever guidance
+    # applies: a third model pass there. 0: off. Without it the transformer squares small
+    # discs off (BENCHMARKS.md, "Shape contrast").
+    shape_contrast: float = 0.0
     sampler: str = "euler"
     refiner_steps: int = 10  # sampler steps of each cascade refiner
     # Where each refiner's sampler starts, by kind ("temporal", "spatial"): 1 (the default) is
@@ -185,6 +190,7 @@ class Request:
     steps: int
     guidance: float
     guidance_interval: tuple[float, float] | None  # None: the model's, for planned or not
+    shape_contrast: float  # used when there is a plan
     seed: int
     sampler: str
 
@@ -315,6 +321,7 @@ class TextToVideoPipeline:
             steps=pick("steps", c.steps),
             guidance=pick("guidance", c.guidance),
             guidance_interval=kw.get("guidance_interval"),
+            shape_contrast=pick("shape_contrast", c.shape_contrast),
             seed=pick("seed", 0),
             sampler=pick("sampler", c.sampler),
         )
@@ -343,6 +350,8 @@ class TextToVideoPipeline:
             raise GenerationError(f"fps must be in (0, 120], got {r.fps}")
         if r.guidance < 0:
             raise GenerationError(f"guidance must be >= 0, got {r.guidance}")
+        if r.shape_contrast < 0:
+            raise GenerationError(f"shape contrast must be >= 0, got {r.shape_contrast}")
         if r.guidance_interval is not None:
             try:
                 check_guidance_interval(r.guidance_interval)
@@ -412,22 +421,32 @@ class TextToVideoPipeline:
         texts = self.encode_text([r.prompt])
         uncond = self.encode_text([r.negative_prompt]) if r.guidance != 1.0 else []
         layout = self._layout(plan, self.transformer, shape[2:], r.fps)
+        swapped = self._layout(plan, self.transformer, shape[2:], r.fps, contrast_track)
+        # Nothing to contrast (no plan, or no disc in it): no third pass.
+        contrast = 0.0 if layout is None or torch.equal(swapped, layout) else r.shape_contrast
         return generate_latents(
             self.transformer, noise, texts, uncond, r.fps, steps=r.steps, guidance=r.guidance,
             guidance_interval=self.guidance_interval(r, layout is not None), sampler=r.sampler,
             given=given, given_frames=given_frames, init=init, strength=strength, layout=layout,
-            on_step=on_step,
+            contrast_layout=swapped if contrast else None, contrast=contrast, on_step=on_step,
         )  # fmt: skip
 
     def _layout(
-        self, plan: dict | None, model: DiT, latent_shape: tuple[int, ...], fps: float
+        self,
+        plan: dict | None,
+        model: DiT,
+        latent_shape: tuple[int, ...],
+        fps: float,
+        edit: Callable[[BoxTrack], BoxTrack] | None = None,
     ) -> Tensor | None:
         """`plan`'s layout maps (1, S, T, H, W) in `model`'s format on a latent grid of
-        `latent_shape` (T, H, W) at `fps`; None without a plan."""
+        `latent_shape` (T, H, W) at `fps`, its box track changed by `edit` first if given;
+        None without a plan."""
         if plan is None:
             return None
+        track = box_track(plan) if edit is None else edit(box_track(plan))
         fmt = model.config.layout_format
-        return layout_map(box_track(plan), latent_shape, fps, self.vae.temporal_factor, **fmt)[None]
+        return layout_map(track, latent_shape, fps, self.vae.temporal_factor, **fmt)[None]
 
     # --- planning ---
     @property
@@ -482,6 +501,7 @@ class TextToVideoPipeline:
             "height": r.height, "frames": int(frames.shape[0]), "fps": r.fps,
             "steps": r.steps, "guidance": r.guidance,
             "guidance_interval": list(self.guidance_interval(r, extra.get("planned", False))),
+            "shape_contrast": r.shape_contrast if extra.get("planned", False) else 0.0,
             "sampler": r.sampler,
             "generator": "sorakit",
             **extra,
@@ -511,14 +531,15 @@ class TextToVideoPipeline:
         **options,
     ) -> GeneratedVideo:
         """Generate a video. `options`: negative_prompt, width, height, frames, fps, steps,
-        guidance, guidance_interval (None: the model's, planned or not), seed, sampler. With
-        `image` (H, W, 3) uint8: image-to-video. With `video` (T, H, W, 3) uint8 at
-        `video_fps`: `extend` ("forward"/"backward") or `strength` (SDEdit). `loop`: a
-        seamless loop. `connect`: two (frames, fps) videos to join. `plan` (text-to-video
-        and text-to-image): a plan dict to render (its canvas gives the defaults of width,
-        height, fps and frames), True/None to plan the prompt when it is understood whole,
-        False for text-only generation. `spatial` / `temporal`: run that cascade refiner,
-        when the model has it (text-to-video and text-to-image)."""
+        guidance, guidance_interval (None: the model's, planned or not), shape_contrast (used
+        with a plan), seed, sampler. With `image` (H, W, 3) uint8: image-to-video. With
+        `video` (T, H, W, 3) uint8 at `video_fps`: `extend` ("forward"/"backward") or
+        `strength` (SDEdit). `loop`: a seamless loop. `connect`: two (frames, fps) videos to
+        join. `plan` (text-to-video and text-to-image): a plan dict to render (its canvas
+        gives the defaults of width, height, fps and frames), True/None to plan the prompt
+        when it is understood whole, False for text-only generation. `spatial` /
+        `temporal`: run that cascade refiner, when the model has it (text-to-video and
+        text-to-image)."""
         if isinstance(plan, dict):
             options = with_plan_defaults(options, plan)
         r = self.request(prompt, **options)
@@ -657,7 +678,7 @@ class TextToVideoPipeline:
         r = Request(
             prompt=prompt or " ", negative_prompt="", width=width, height=height,
             frames=1 + (len(frames) - 1) // tf * tf, fps=fps, steps=self.config.refiner_steps,
-            guidance=1.0, guidance_interval=None, seed=seed, sampler="euler",
+            guidance=1.0, guidance_interval=None, shape_contrast=0.0, seed=seed, sampler="euler",
         )  # fmt: skip
         video = to_model_tensor(self.prepare_frames(frames, r, fps))[None]
         out_fps = fps * 2 if kind == "temporal" else fps
