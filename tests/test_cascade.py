@@ -417,17 +417,21 @@ def test_interpolate_follows_a_plan_with_the_shipped_model(cascade_folder, tmp_p
     assert cannot.exit_code != 0 and "does not read plans" in cannot.output
 
 
-def test_build_model_sets_refiner_sampling(cascade_folder, tmp_path):
+def test_build_model_sets_sampling_defaults(cascade_folder, tmp_path):
     runner = CliRunner()
     parts = ["build-model", "--vae", str(cascade_folder / "vae"),
              "--transformer", str(cascade_folder / "transformer"),
              "--spatial-refiner", str(cascade_folder / "spatial_refiner")]  # fmt: skip
     strength = ["--refiner-strength", "spatial=0.2", "--refiner-aug", "spatial=0.5"]
-    ok = runner.invoke(app, [*parts, "--out", str(tmp_path / "m"), *strength])
+    ok = runner.invoke(
+        app, [*parts, "--out", str(tmp_path / "m"), *strength, "--shape-contrast", "6"]
+    )
     assert ok.exit_code == 0, ok.output
     config = json.loads((tmp_path / "m" / "pipeline.json").read_text())
     assert config["refiner_strength"] == {"spatial": 0.2}
     assert config["refiner_aug"] == {"spatial": 0.5}
+    assert config["shape_contrast"] == 6.0
+    assert TextToVideoPipeline.from_pretrained(tmp_path / "m").config.shape_contrast == 6.0
     for bad in ("spatial", "spatial=2", "sharpen=0.5"):
         strength = ["--refiner-strength", bad]
         result = runner.invoke(app, [*parts, "--out", str(tmp_path / "x"), *strength])

@@ -221,6 +221,12 @@ def build_model(
         "--plan-guidance-interval",
         help="Default guidance interval LO,HI when a plan is rendered (default: as without).",
     ),
+    shape_contrast: float = typer.Option(
+        0.0,
+        "--shape-contrast",
+        min=0.0,
+        help="Default shape contrast of planned generation (generate --help); 0: off.",
+    ),
     recipe: str = typer.Option("", "--recipe", help="How it was trained (kept in pipeline.json)."),
     spatial_refiner: Path = typer.Option(
         None, "--spatial-refiner", help="A trained spatial refiner (train --preset world-refiner)."
@@ -271,7 +277,7 @@ def build_model(
             text_encoder=text_encoder, width=width, height=height, frames=frames, fps=fps,
             steps=steps, guidance=guidance, guidance_interval=parse_interval(guidance_interval),
             plan_guidance_interval=parse_interval(plan_guidance_interval),
-            vocabulary=vocabulary(),
+            shape_contrast=shape_contrast, vocabulary=vocabulary(),
             refiner_strength=_per_kind(refiner_strength, "--refiner-strength"),
             refiner_aug=_per_kind(refiner_aug, "--refiner-aug"),
             training={"recipe": recipe} if recipe else {},
