@@ -424,14 +424,20 @@ def test_build_model_sets_sampling_defaults(cascade_folder, tmp_path):
              "--spatial-refiner", str(cascade_folder / "spatial_refiner")]  # fmt: skip
     strength = ["--refiner-strength", "spatial=0.2", "--refiner-aug", "spatial=0.5"]
     ok = runner.invoke(
-        app, [*parts, "--out", str(tmp_path / "m"), *strength, "--shape-contrast", "6"]
-    )
+        app, [*parts, "--out", str(tmp_path / "m"), *strength, "--shape-contrast", "6",
+              "--shape-contrast-interval", "0,0.6"],
+    )  # fmt: skip
     assert ok.exit_code == 0, ok.output
     config = json.loads((tmp_path / "m" / "pipeline.json").read_text())
     assert config["refiner_strength"] == {"spatial": 0.2}
     assert config["refiner_aug"] == {"spatial": 0.5}
     assert config["shape_contrast"] == 6.0
-    assert TextToVideoPipeline.from_pretrained(tmp_path / "m").config.shape_contrast == 6.0
+    loaded = TextToVideoPipeline.from_pretrained(tmp_path / "m").config
+    assert loaded.shape_contrast == 6.0 and loaded.shape_contrast_interval == (0.0, 0.6)
+    bad = runner.invoke(
+        app, [*parts, "--out", str(tmp_path / "y"), "--shape-contrast-interval", "1,0"]
+    )
+    assert bad.exit_code == 2 and "--shape-contrast-interval" in bad.output, bad.output
     for bad in ("spatial", "spatial=2", "sharpen=0.5"):
         strength = ["--refiner-strength", bad]
         result = runner.invoke(app, [*parts, "--out", str(tmp_path / "x"), *strength])

@@ -131,7 +131,7 @@ def test_shape_fill_matches_the_rendered_objects_better_than_boxes():
     assert error["shape"] < 0.5 * error["box"], error
 
 
-def test_contrast_track_draws_discs_as_squares_and_changes_nothing_else():
+def test_contrast_track_draws_still_discs_as_squares_and_changes_nothing_else():
     shapes = ["circle", "square", "triangle"]
     track = box_track(
         {"scene": {"width": 40, "height": 20},
@@ -150,6 +150,10 @@ def test_contrast_track_draws_discs_as_squares_and_changes_nothing_else():
     assert changed[:2, :2].all() and not changed[:, 2:].any() and not changed[2:].any()
     no_disc = box_track(_annotation([(10, 5, 15, 10)], shape="triangle"))
     assert contrast_track(no_disc).shapes.tolist() == no_disc.shapes.tolist()
+    moving = box_track(_annotation([(10, 5, 15, 10), (12, 5, 17, 10)], shape="circle"))
+    assert contrast_track(moving).shapes.tolist() == moving.shapes.tolist()  # a streak
+    still = box_track(_annotation([(10, 5, 15, 10)] * 3, shape="circle"))
+    assert [SHAPES[s] for s in contrast_track(still).shapes] == ["square"]
 
 
 def test_a_transformer_names_its_layout_fill():

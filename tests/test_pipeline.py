@@ -249,5 +249,7 @@ def test_shape_contrast_is_a_third_pass_pushing_by_the_layouts_difference(pipe):
     torch.testing.assert_close(run(1, contrast_layout=swapped[:1], contrast=2.0), pushed[:1])
     torch.testing.assert_close(run(contrast_layout=swapped, contrast=0.0), plain)
     assert model.samples == [4, 4, 4, 4]  # scale 0: no third pass
-    run(contrast_layout=swapped, contrast=2.0, guidance_interval=(0.0, 0.6))
-    assert model.samples == [2, 2, 6, 6]  # times 1, 0.75, 0.5, 0.25: only where guidance runs
+    run(contrast_layout=swapped, contrast=2.0, contrast_interval=(0.0, 0.6))
+    assert model.samples == [4, 4, 6, 6]  # times 1, 0.75, 0.5, 0.25: only inside its interval
+    with pytest.raises(ValueError, match="interval"):
+        run(contrast_layout=swapped, contrast=2.0, contrast_interval=(0.6, 0.6))

@@ -53,9 +53,9 @@ SHAPE_CONTRAST_OPTION = typer.Option(
     None,
     "--shape-contrast",
     min=0.0,
-    help="With a plan that holds a disc: push discs away from squares by this much where "
-    "guidance applies (small discs come out square without it), at the cost of a third "
-    "model pass there; 0 turns it off. Default: the model's.",
+    help="With a plan: push each disc that holds still away from a square by this much "
+    "(small discs come out square without it), at the cost of a third model pass a step "
+    "inside the model's shape-contrast interval; 0 turns it off. Default: the model's.",
 )
 GUIDANCE_INTERVAL_OPTION = typer.Option(
     None,
@@ -66,8 +66,11 @@ GUIDANCE_INTERVAL_OPTION = typer.Option(
 )
 
 
-def parse_interval(text: str | None) -> tuple[float, float] | None:
-    """'LO,HI' -> (LO, HI), checked; None stays None (the model's default)."""
+def parse_interval(
+    text: str | None, option: str = "--guidance-interval"
+) -> tuple[float, float] | None:
+    """'LO,HI' -> (LO, HI), checked; None stays None (the model's default). `option` names
+    the option in the error."""
     if text is None:
         return None
     from sorakit.diffusion import check_guidance_interval
@@ -76,9 +79,7 @@ def parse_interval(text: str | None) -> tuple[float, float] | None:
         lo, hi = (float(v) for v in text.split(","))
         check_guidance_interval((lo, hi))
     except ValueError as exc:
-        raise typer.BadParameter(
-            f"--guidance-interval {text!r}: give LO,HI with 0 <= LO < HI <= 1"
-        ) from exc
+        raise typer.BadParameter(f"{option} {text!r}: give LO,HI with 0 <= LO < HI <= 1") from exc
     return lo, hi
 
 

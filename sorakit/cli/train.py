@@ -227,6 +227,11 @@ def build_model(
         min=0.0,
         help="Default shape contrast of planned generation (generate --help); 0: off.",
     ),
+    shape_contrast_interval: str = typer.Option(
+        "0,1",
+        "--shape-contrast-interval",
+        help="LO,HI: the sampler times t where shape contrast applies (t = 1 is pure noise).",
+    ),
     recipe: str = typer.Option("", "--recipe", help="How it was trained (kept in pipeline.json)."),
     spatial_refiner: Path = typer.Option(
         None, "--spatial-refiner", help="A trained spatial refiner (train --preset world-refiner)."
@@ -276,8 +281,12 @@ def build_model(
         config = PipelineConfig(
             text_encoder=text_encoder, width=width, height=height, frames=frames, fps=fps,
             steps=steps, guidance=guidance, guidance_interval=parse_interval(guidance_interval),
-            plan_guidance_interval=parse_interval(plan_guidance_interval),
-            shape_contrast=shape_contrast, vocabulary=vocabulary(),
+            plan_guidance_interval=parse_interval(
+                plan_guidance_interval, "--plan-guidance-interval"),
+            shape_contrast=shape_contrast,
+            shape_contrast_interval=parse_interval(
+                shape_contrast_interval, "--shape-contrast-interval"),
+            vocabulary=vocabulary(),
             refiner_strength=_per_kind(refiner_strength, "--refiner-strength"),
             refiner_aug=_per_kind(refiner_aug, "--refiner-aug"),
             training={"recipe": recipe} if recipe else {},

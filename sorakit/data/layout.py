@@ -93,13 +93,23 @@ def box_track(annotation: dict) -> BoxTrack:
 # squares and triangles come out right, and pushing a triangle away from a square breaks small
 # ones (BENCHMARKS.md, "Shape contrast"), so only discs are contrasted.
 CONTRAST_SHAPE = {"circle": "square"}
+# Only objects that hold still (boxes within this fraction of the canvas on every frame) are
+# contrasted: a moving object's outline is averaged over a latent frame's frames into a streak,
+# and pushing a streak of discs away from a streak of squares carves the disc into a star.
+STILL_TOLERANCE = 0.005
 
 
 def contrast_track(track: BoxTrack) -> BoxTrack:
-    """The same boxes and colours with each shape in `CONTRAST_SHAPE` swapped for the one it
-    is contrasted with: the contrast layout of shape-contrast guidance."""
+    """The same boxes and colours with each still object whose shape is in `CONTRAST_SHAPE`
+    swapped for the one it is contrasted with: the contrast layout of shape-contrast guidance."""
+    with np.errstate(invalid="ignore"):
+        spread = np.nan_to_num(np.nanmax(track.boxes, 0) - np.nanmin(track.boxes, 0))  # (K, 4)
+    still = spread.max(-1) < STILL_TOLERANCE
     names = [SHAPES[s] for s in track.shapes]
-    swapped = [_SHAPE[CONTRAST_SHAPE.get(name, name)] for name in names]
+    swapped = [
+        _SHAPE[CONTRAST_SHAPE.get(name, name) if k else name]
+        for name, k in zip(names, still, strict=True)
+    ]
     return replace(track, shapes=np.array(swapped, dtype=np.int64))
 
 

@@ -66,6 +66,7 @@ def generate_latents(
     aug: float = 0.0,
     contrast_layout: Tensor | None = None,
     contrast: float = 0.0,
+    contrast_interval: tuple[float, float] = (0.0, 1.0),
     on_step: Callable[[], None] | None = None,
 ) -> Tensor:
     """Sample latents (B, C, T, H, W).
@@ -85,9 +86,9 @@ def generate_latents(
         cond, aug: a refiner's input, (B, C, T, H, W) on the output grid, noised to level
             `aug` (`sorakit.cascade.refine`); every guidance pass reads it.
         contrast_layout, contrast: a layout like `layout` but for one attribute (discs drawn
-            as squares, `sorakit.data.layout.contrast_track`); inside the guidance interval
-            the velocity is pushed by `contrast` times the difference between the caption with
-            `layout` and the caption with `contrast_layout`
+            as squares, `sorakit.data.layout.contrast_track`); at times t inside
+            `contrast_interval` the velocity is pushed by `contrast` times the difference
+            between the caption with `layout` and the caption with `contrast_layout`
             (`sorakit.diffusion.contrast_guidance`). 0: no third pass.
         shift: time shift; default grows with the token count, as in training.
         on_step: called after every model evaluation (for progress bars).
@@ -95,6 +96,7 @@ def generate_latents(
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; use one of {', '.join(SAMPLERS)}")
     check_guidance_interval(guidance_interval)
+    check_guidance_interval(contrast_interval)
     cfg = model.config
     b, _, frames = noise.shape[:3]
     grid = token_grid(tuple(noise.shape[2:]), cfg.patch_size)
@@ -121,8 +123,8 @@ def generate_latents(
         if given is not None:
             x_t = torch.where(keep5, given, x_t)
         t_frames = torch.where(keep, torch.zeros(()), t.float())
-        inside = guides_at(float(t), guidance_interval)
-        guide, contrast_now = guided and inside, contrasted and inside
+        guide = guided and guides_at(float(t), guidance_interval)
+        contrast_now = contrasted and guides_at(float(t), contrast_interval)
         run = [passes[0]] + ([passes[1]] if guide else []) + ([passes[-1]] if contrast_now else [])
         samples = [
             Sample(r, t_frames, fps, txt, lay, c, aug)

@@ -85,11 +85,12 @@ class PipelineConfig:
     # The same when a plan's layout is given (None: as without). The layout fixes where things
     # go, which is what guidance at high noise is for without one; with one it only overshoots.
     plan_guidance_interval: tuple[float, float] | None = None
-    # With a plan holding a disc, how hard discs are pushed away from squares (the plan with
-    # each disc swapped for a square, `sorakit.data.layout.contrast_track`), wherever guidance
-    # applies: a third model pass there. 0: off. Without it the transformer squares small
-    # discs off (BENCHMARKS.md, "Shape contrast").
+    # With a plan holding a still disc, how hard such discs are pushed away from squares (the
+    # plan with each swapped for a square, `sorakit.data.layout.contrast_track`) at the times
+    # t in `shape_contrast_interval`: a third model pass there. 0: off. Without it the
+    # transformer squares small discs off (BENCHMARKS.md, "Shape contrast").
     shape_contrast: float = 0.0
+    shape_contrast_interval: tuple[float, float] = (0.0, 1.0)
     sampler: str = "euler"
     refiner_steps: int = 10  # sampler steps of each cascade refiner
     # Where each refiner's sampler starts, by kind ("temporal", "spatial"): 1 (the default) is
@@ -269,7 +270,7 @@ class TextToVideoPipeline:
         except (OSError, json.JSONDecodeError) as exc:
             raise GenerationError(f"{folder}: not a sorakit model folder ({exc})") from None
         raw["vocabulary"] = tuple(raw.get("vocabulary", ()))
-        for key in ("guidance_interval", "plan_guidance_interval"):
+        for key in ("guidance_interval", "plan_guidance_interval", "shape_contrast_interval"):
             if raw.get(key) is not None:
                 raw[key] = tuple(raw[key])
         config = PipelineConfig(**raw)
@@ -428,7 +429,8 @@ class TextToVideoPipeline:
             self.transformer, noise, texts, uncond, r.fps, steps=r.steps, guidance=r.guidance,
             guidance_interval=self.guidance_interval(r, layout is not None), sampler=r.sampler,
             given=given, given_frames=given_frames, init=init, strength=strength, layout=layout,
-            contrast_layout=swapped if contrast else None, contrast=contrast, on_step=on_step,
+            contrast_layout=swapped if contrast else None, contrast=contrast,
+            contrast_interval=self.config.shape_contrast_interval, on_step=on_step,
         )  # fmt: skip
 
     def _layout(
