@@ -131,7 +131,7 @@ def test_shape_fill_matches_the_rendered_objects_better_than_boxes():
     assert error["shape"] < 0.5 * error["box"], error
 
 
-def test_contrast_track_draws_still_discs_as_squares_and_changes_nothing_else():
+def test_contrast_track_draws_small_still_discs_as_squares_and_changes_nothing_else():
     shapes = ["circle", "square", "triangle"]
     track = box_track(
         {"scene": {"width": 40, "height": 20},
@@ -139,7 +139,7 @@ def test_contrast_track_draws_still_discs_as_squares_and_changes_nothing_else():
              {"id": k, "colour": "red", "shape": s, "bbox": [10 * k, 0, 10 * k + 8, 8]}
              for k, s in enumerate(shapes)]}]}
     )  # fmt: skip
-    contrast = contrast_track(track)
+    contrast = contrast_track(track, (4, 8))  # cells of 5 px: the boxes span 1.6 cells
     assert [SHAPES[s] for s in contrast.shapes] == ["square", "square", "triangle"]
     np.testing.assert_array_equal(contrast.boxes, track.boxes)
     np.testing.assert_array_equal(contrast.colours, track.colours)
@@ -149,11 +149,14 @@ def test_contrast_track_draws_still_discs_as_squares_and_changes_nothing_else():
     changed = (after != before).any(0)[0]  # (4, 8): the cells the disc's box touches, only
     assert changed[:2, :2].all() and not changed[:, 2:].any() and not changed[2:].any()
     no_disc = box_track(_annotation([(10, 5, 15, 10)], shape="triangle"))
-    assert contrast_track(no_disc).shapes.tolist() == no_disc.shapes.tolist()
+    assert contrast_track(no_disc, (4, 8)).shapes.tolist() == no_disc.shapes.tolist()
     moving = box_track(_annotation([(10, 5, 15, 10), (12, 5, 17, 10)], shape="circle"))
-    assert contrast_track(moving).shapes.tolist() == moving.shapes.tolist()  # a streak
+    assert contrast_track(moving, (4, 8)).shapes.tolist() == moving.shapes.tolist()  # a streak
     still = box_track(_annotation([(10, 5, 15, 10)] * 3, shape="circle"))
-    assert [SHAPES[s] for s in contrast_track(still).shapes] == ["square"]
+    assert [SHAPES[s] for s in contrast_track(still, (4, 8)).shapes] == ["square"]
+    large = box_track(_annotation([(0, 0, 15, 15)], shape="circle"))  # 3 cells across
+    assert [SHAPES[s] for s in contrast_track(large, (4, 8)).shapes] == ["circle"]
+    assert [SHAPES[s] for s in contrast_track(large, (2, 4)).shapes] == ["square"]  # 1.5 cells
 
 
 def test_a_transformer_names_its_layout_fill():

@@ -231,7 +231,7 @@ def test_shape_contrast_is_a_third_pass_pushing_by_the_layouts_difference(pipe):
     tf = pipe.vae.temporal_factor
     track = box_track(make_plan(parse("a large red ball"), 16, 16, 8.0, 9, seed=0))
     layout = torch.stack([layout_map(track, (3, 4, 4), 8.0, tf)] * 2)
-    swapped = torch.stack([layout_map(contrast_track(track), (3, 4, 4), 8.0, tf)] * 2)
+    swapped = torch.stack([layout_map(contrast_track(track, (4, 4)), (3, 4, 4), 8.0, tf)] * 2)
     assert not torch.equal(swapped, layout)
 
     def run(n=2, **kw):

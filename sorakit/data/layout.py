@@ -88,27 +88,32 @@ def box_track(annotation: dict) -> BoxTrack:
     return BoxTrack(times, boxes, colours, shapes)
 
 
-# The shape each shape is pushed away from by shape-contrast guidance. On the coarse latent grid a
-# small disc's cut corners are a fraction of a cell, and the transformer squares small discs off;
-# squares and triangles come out right, and pushing a triangle away from a square breaks small
-# ones (BENCHMARKS.md, "Shape contrast"), so only discs are contrasted.
+# The shape each shape is pushed away from by shape-contrast guidance. A disc a couple of latent
+# cells across has cut corners of a fraction of a cell, and the transformer squares such discs
+# off; squares, triangles and larger discs come out right, and pushing them carves them (a large
+# disc into a star, a triangle away from a square breaks small ones: BENCHMARKS.md, "Shape
+# contrast"). So only small discs that hold still are contrasted:
 CONTRAST_SHAPE = {"circle": "square"}
-# Only objects that hold still (boxes within this fraction of the canvas on every frame) are
-# contrasted: a moving object's outline is averaged over a latent frame's frames into a streak,
-# and pushing a streak of discs away from a streak of squares carves the disc into a star.
+CONTRAST_MAX_CELLS = 2.5  # the longer side of the disc's box, in latent cells
+# Still: boxes within this fraction of the canvas on every frame. A moving object's outline is
+# averaged over a latent frame's frames into a streak, and pushing a streak of discs away from
+# a streak of squares carves the disc too.
 STILL_TOLERANCE = 0.005
 
 
-def contrast_track(track: BoxTrack) -> BoxTrack:
-    """The same boxes and colours with each still object whose shape is in `CONTRAST_SHAPE`
-    swapped for the one it is contrasted with: the contrast layout of shape-contrast guidance."""
+def contrast_track(track: BoxTrack, grid: tuple[int, int]) -> BoxTrack:
+    """The same boxes and colours with each small, still object whose shape is in
+    `CONTRAST_SHAPE` swapped for the one it is contrasted with, on a latent grid of `grid`
+    (H, W) cells: the contrast layout of shape-contrast guidance."""
     with np.errstate(invalid="ignore"):
         spread = np.nan_to_num(np.nanmax(track.boxes, 0) - np.nanmin(track.boxes, 0))  # (K, 4)
-    still = spread.max(-1) < STILL_TOLERANCE
+        sides = np.nanmax(track.boxes[..., 2:] - track.boxes[..., :2], 0)  # (K, 2) w, h
+    cells = np.nan_to_num(sides * np.array([grid[1], grid[0]]), nan=np.inf).max(-1)
+    swap = (spread.max(-1) < STILL_TOLERANCE) & (cells <= CONTRAST_MAX_CELLS)
     names = [SHAPES[s] for s in track.shapes]
     swapped = [
         _SHAPE[CONTRAST_SHAPE.get(name, name) if k else name]
-        for name, k in zip(names, still, strict=True)
+        for name, k in zip(names, swap, strict=True)
     ]
     return replace(track, shapes=np.array(swapped, dtype=np.int64))
 

@@ -85,9 +85,9 @@ class PipelineConfig:
     # The same when a plan's layout is given (None: as without). The layout fixes where things
     # go, which is what guidance at high noise is for without one; with one it only overshoots.
     plan_guidance_interval: tuple[float, float] | None = None
-    # With a plan holding a still disc, how hard such discs are pushed away from squares (the
-    # plan with each swapped for a square, `sorakit.data.layout.contrast_track`) at the times
-    # t in `shape_contrast_interval`: a third model pass there. 0: off. Without it the
+    # With a plan holding a small, still disc, how hard such discs are pushed away from squares
+    # (the plan with each swapped for a square, `sorakit.data.layout.contrast_track`) at the
+    # times t in `shape_contrast_interval`: a third model pass there. 0: off. Without it the
     # transformer squares small discs off (BENCHMARKS.md, "Shape contrast").
     shape_contrast: float = 0.0
     shape_contrast_interval: tuple[float, float] = (0.0, 1.0)
@@ -422,7 +422,9 @@ class TextToVideoPipeline:
         texts = self.encode_text([r.prompt])
         uncond = self.encode_text([r.negative_prompt]) if r.guidance != 1.0 else []
         layout = self._layout(plan, self.transformer, shape[2:], r.fps)
-        swapped = self._layout(plan, self.transformer, shape[2:], r.fps, contrast_track)
+        swapped = self._layout(
+            plan, self.transformer, shape[2:], r.fps, lambda t: contrast_track(t, shape[3:])
+        )
         # Nothing to contrast (no plan, or no disc in it): no third pass.
         contrast = 0.0 if layout is None or torch.equal(swapped, layout) else r.shape_contrast
         return generate_latents(
