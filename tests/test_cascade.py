@@ -274,7 +274,8 @@ def test_cascade_runs_base_then_refiners_and_each_can_be_turned_off(cascade_fold
 
 
 def test_an_evaluation_is_labelled_cascade_only_where_the_cascade_runs(cascade_folder):
-    from sorakit.eval.generators import PipelineGenerator
+    from sorakit.eval.generators import GroundTruth, PipelineGenerator
+    from sorakit.eval.run import run_name
     from sorakit.eval.suite import SuiteConfig
 
     gen = PipelineGenerator(TextToVideoPipeline.from_pretrained(cascade_folder), label="m")
@@ -283,6 +284,8 @@ def test_an_evaluation_is_labelled_cascade_only_where_the_cascade_runs(cascade_f
     assert gen.name_for(SuiteConfig("twice", 32, 32, 8.0, 9, 1)) == gen.name
     off = PipelineGenerator(gen.pipe, label="m", refiners=False)
     assert not off.name_for(SuiteConfig("twice", 32, 32, 8.0, 9, 1)).endswith("+cascade")
+    assert run_name(gen, SuiteConfig("base", 16, 16, 4.0, 9, 1)) == "model:m+planning"
+    assert run_name(GroundTruth(), SuiteConfig("base", 16, 16, 4.0, 9, 1)) == GroundTruth().name
 
 
 def test_a_layout_refiner_follows_the_plan_on_its_own_grid(cascade_folder, monkeypatch):

@@ -96,7 +96,7 @@ def world(
     from sorakit.data.video import write_video
     from sorakit.eval.generators import make_generator
     from sorakit.eval.report import write_report
-    from sorakit.eval.run import evaluate
+    from sorakit.eval.run import evaluate, run_name
     from sorakit.eval.suite import build_suite
 
     config = _suite(suite, seeds)
@@ -118,7 +118,7 @@ def world(
         bar.advance(task)
 
     with progress_bar() as bar:
-        task = bar.add_task(f"evaluating {generator.name}", total=total)
+        task = bar.add_task(f"evaluating {run_name(generator, config)}", total=total)
         evaluation = evaluate(generator, config, on_item=on_item)
     report = write_report(evaluation, out)
     for name, s in evaluation.scores.items():

@@ -202,6 +202,14 @@ class Evaluation:
     continuation: dict[str, float | int | None]
 
 
+def run_name(generator: Generator, config: SuiteConfig) -> str:
+    """The generator's name for a run of suite `config`: a pipeline's says "+cascade" only
+    where the suite's size and frame rate make the cascade run."""
+    if isinstance(generator, PipelineGenerator):
+        return generator.name_for(config)
+    return generator.name
+
+
 def evaluate(
     generator: Generator,
     config: SuiteConfig,
@@ -216,7 +224,4 @@ def evaluate(
             result.analysis = None  # only failed videos' frames are kept, for the contact sheet
         results.append(result)
     continuation = continuation_scores(generator, build_continuation(config))
-    name = generator.name
-    if isinstance(generator, PipelineGenerator):  # "+cascade" only where the cascade runs
-        name = generator.name_for(config)
-    return Evaluation(name, config, results, score(results), continuation)
+    return Evaluation(run_name(generator, config), config, results, score(results), continuation)
