@@ -253,3 +253,7 @@ def test_shape_contrast_is_a_third_pass_pushing_by_the_layouts_difference(pipe):
     assert model.samples == [4, 4, 6, 6]  # times 1, 0.75, 0.5, 0.25: only inside its interval
     with pytest.raises(ValueError, match="interval"):
         run(contrast_layout=swapped, contrast=2.0, contrast_interval=(0.6, 0.6))
+    with pytest.raises(ValueError, match="shape_contrast"):
+        PipelineConfig(shape_contrast=-1.0)
+    with pytest.raises(ValueError, match="interval"):
+        PipelineConfig(shape_contrast_interval=(0.6, 0.6))

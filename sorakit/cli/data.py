@@ -48,7 +48,7 @@ STOP_AFTER_OPTION = typer.Option(
 )
 
 
-# Sampling option shared by `generate`, `eval world` and `build-model`.
+# Sampling options shared by `generate` and `eval world` (`parse_interval`: `build-model` too).
 SHAPE_CONTRAST_OPTION = typer.Option(
     None,
     "--shape-contrast",

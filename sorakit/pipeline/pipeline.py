@@ -109,6 +109,9 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         _check_per_kind("refiner_strength", self.refiner_strength, lambda v: 0 < v <= 1, "(0, 1]")
         _check_per_kind("refiner_aug", self.refiner_aug, lambda v: 0 <= v < 1, "[0, 1)")
+        if self.shape_contrast < 0:
+            raise ValueError(f"shape_contrast must be >= 0, got {self.shape_contrast}")
+        check_guidance_interval(self.shape_contrast_interval)
 
 
 def _check_per_kind(
@@ -425,7 +428,7 @@ class TextToVideoPipeline:
         swapped = self._layout(
             plan, self.transformer, shape[2:], r.fps, lambda t: contrast_track(t, shape[3:])
         )
-        # Nothing to contrast (no plan, or no disc in it): no third pass.
+        # Nothing to contrast (no plan, or no small still disc in it): no third pass.
         contrast = 0.0 if layout is None or torch.equal(swapped, layout) else r.shape_contrast
         return generate_latents(
             self.transformer, noise, texts, uncond, r.fps, steps=r.steps, guidance=r.guidance,
