@@ -147,7 +147,7 @@ def train(
     a hard kill, rerun the same command to continue exactly from the newest checkpoint.
     """
     from sorakit.train.dit import DiTTrainer, make_config
-    from sorakit.train.parallel import init_distributed
+    from sorakit.train.parallel import init_distributed, shutdown_distributed
     from sorakit.train.stop import StopOnSignal
 
     info = init_distributed()
@@ -178,8 +178,11 @@ def train(
                 console.print(f"step {log.step}: {text}", highlight=False)
 
         result = trainer.run(on_step, on_sample, stop)
+    step, run_dir = trainer.step, trainer.out
+    del trainer  # its sharded model's pending work goes before the process group does
+    shutdown_distributed()
     if result.stopped_early:
-        report_stopped_early(trainer.step, trainer.out, stop_after, show=info.main)
+        report_stopped_early(step, run_dir, stop_after, show=info.main)
     if info.main:
         print(result.model_dir)
 

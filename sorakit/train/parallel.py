@@ -47,6 +47,15 @@ def init_distributed() -> DistInfo:
     return DistInfo(rank, world, local, f"cuda:{local}" if cuda else "cpu")
 
 
+def shutdown_distributed() -> None:
+    """Leave the process group, if joined, while the interpreter is fully alive: gloo's worker
+    threads can still hold work with tensors in it, and freeing those during interpreter
+    finalization aborts the process (SIGABRT, "terminate called without an active exception")."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def parallelize(model: nn.Module, mode: str, info: DistInfo) -> nn.Module:
     """The model as the training loop should call it under `mode` (none, ddp or fsdp)."""
     if mode not in MODES:
