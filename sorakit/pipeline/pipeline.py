@@ -425,16 +425,18 @@ class TextToVideoPipeline:
         texts = self.encode_text([r.prompt])
         uncond = self.encode_text([r.negative_prompt]) if r.guidance != 1.0 else []
         layout = self._layout(plan, self.transformer, shape[2:], r.fps)
-        swapped = self._layout(
-            plan, self.transformer, shape[2:], r.fps, lambda t: contrast_track(t, shape[3:])
-        )
-        # Nothing to contrast (no plan, or no small still disc in it): no third pass.
-        contrast = 0.0 if layout is None or torch.equal(swapped, layout) else r.shape_contrast
+        swapped = None  # the contrast layout, built only when shape contrast is asked for
+        if layout is not None and r.shape_contrast:
+            swapped = self._layout(
+                plan, self.transformer, shape[2:], r.fps, lambda t: contrast_track(t, shape[3:])
+            )
+            if torch.equal(swapped, layout):
+                swapped = None  # no small still disc in the plan: no third pass
         return generate_latents(
             self.transformer, noise, texts, uncond, r.fps, steps=r.steps, guidance=r.guidance,
             guidance_interval=self.guidance_interval(r, layout is not None), sampler=r.sampler,
             given=given, given_frames=given_frames, init=init, strength=strength, layout=layout,
-            contrast_layout=swapped if contrast else None, contrast=contrast,
+            contrast_layout=swapped, contrast=r.shape_contrast,
             contrast_interval=self.config.shape_contrast_interval, on_step=on_step,
         )  # fmt: skip
 
