@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from sorakit.cascade import upsample_video
 from sorakit.data.transforms import from_model_tensor, to_model_tensor
-from sorakit.eval.detect import detect_video
+from sorakit.world.detect import detect_video
 from sorakit.pipeline import TextToVideoPipeline
 from sorakit.world.clip import render_clip
 

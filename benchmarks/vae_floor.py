@@ -4,7 +4,7 @@ World clips are stored as H.264 (yuv420p) MP4, so a perfect reconstruction of th
 still differs from the stored clip: the "codec floor" is the PSNR of the stored clip against
 the same scene re-rendered without compression (the ceiling of any VAE scored on the MP4s).
 The cell means are the other end: every s x s block of a frame replaced by its mean colour,
-which is what the `world-f` VAE's colour shortcut returns with its network silent (s = 4). A
+which is what the `world-per-frame` VAE's colour shortcut returns with its network silent (s = 4). A
 trained VAE that does not beat the 4x4 cell means has learned nothing on top of the shortcut.
 
     python benchmarks/vae_floor.py --manifest outputs/vae-data/val.jsonl --root outputs/vae-data

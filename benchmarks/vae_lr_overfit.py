@@ -55,7 +55,7 @@ def fit(x: torch.Tensor, model: str, lr: float, steps: int, every: int, seed: in
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--manifest", required=True)
-    ap.add_argument("--model", default="world-f", choices=sorted(VAE_PRESETS))
+    ap.add_argument("--model", default="world-per-frame", choices=sorted(VAE_PRESETS))
     ap.add_argument("--lrs", type=float, nargs="+", default=[6e-4, 3e-4])
     ap.add_argument("--images", type=int, default=4)
     ap.add_argument("--steps", type=int, default=200)

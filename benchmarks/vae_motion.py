@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from sorakit.data.transforms import from_model_tensor, to_model_tensor
-from sorakit.eval.detect import detect_video
+from sorakit.world.detect import detect_video
 from sorakit.models.vae import CausalVAE
 from sorakit.world.clip import clip_duration, render_scene
 from sorakit.world.sampling import GroupSpec, SceneSpec, sample_scene

@@ -12,7 +12,7 @@ TUNE_STEPS="${TUNE_STEPS:-2000}"     # then on the continued VAE's latents
 FILL_STEPS="${FILL_STEPS:-3000}"     # then with layout cells covered by outlines, not boxes
 DECODER_STEPS="${DECODER_STEPS:-1200}" # the VAE's decoder alone, on the finished latent space
 DECODER2_STEPS="${DECODER2_STEPS:-1500}" # and once more, at a lower rate
-DECODER3_STEPS="${DECODER3_STEPS:-7000}" # then grown to three blocks a level ("world-fd")
+DECODER3_STEPS="${DECODER3_STEPS:-7000}" # then grown to three blocks a level ("world-per-frame-deep")
 TR_STEPS="${TR_STEPS:-6000}"         # temporal refiner
 TR_OW_STEPS="${TR_OW_STEPS:-2000}"   # then with objects weighted
 TR_MC_STEPS="${TR_MC_STEPS:-3000}"   # then once more (the measured run: its first time on midpoints)
@@ -27,10 +27,10 @@ $S data synth --out outputs/vae-data --num 3000 --seed 1 \
 head -2700 outputs/vae-data/manifest.jsonl > outputs/vae-data/train.jsonl
 tail -300 outputs/vae-data/manifest.jsonl > outputs/vae-data/val.jsonl
 
-# 2. The VAE (preset "world-f": 4x space, 4x time, 16 channels, the colour shortcut per frame),
+# 2. The VAE (preset "world-per-frame": 4x space, 4x time, 16 channels, the colour shortcut per frame),
 #    3e-4 with 100 warm-up steps and cosine decay (train-vae's defaults).
 $S train-vae --manifest outputs/vae-data/train.jsonl --val-manifest outputs/vae-data/val.jsonl \
-  --out outputs/vae-f --model world-f --steps "$VAE_STEPS" --lr 3e-4 --warmup 100 \
+  --out outputs/vae-f --model world-per-frame --steps "$VAE_STEPS" --lr 3e-4 --warmup 100 \
   --lr-decay cosine --checkpoint-every 100
 
 # 2b. The VAE continued from vae-f's last checkpoint into outputs/vae-f2, in the stages it was
@@ -40,7 +40,7 @@ $S train-vae --manifest outputs/vae-data/train.jsonl --val-manifest outputs/vae-
 mkdir -p outputs/vae-f2/checkpoints
 cp -r outputs/vae-f/checkpoints/step-0001200 outputs/vae-f2/checkpoints/
 VAE2=(--manifest outputs/vae-data/train.jsonl --val-manifest outputs/vae-data/val.jsonl
-  --out outputs/vae-f2 --model world-f --lr 3e-4 --warmup 100 --lr-decay cosine
+  --out outputs/vae-f2 --model world-per-frame --lr 3e-4 --warmup 100 --lr-decay cosine
   --checkpoint-every 100)
 $S train-vae "${VAE2[@]}" --steps 3200 --stop-after 1241
 $S train-vae "${VAE2[@]}" --steps 2600 --stop-after 1791
@@ -52,15 +52,15 @@ $S train-vae "${VAE2[@]}" --steps 2400 --edge-weight 0.3
 #     decoder level (the new blocks start as the identity) and trained on: outputs/vae-fd, the
 #     shipped VAE. About four hours.
 $S train-vae --manifest outputs/vae-data/train.jsonl --val-manifest outputs/vae-data/val.jsonl \
-  --out outputs/vae-f3 --model world-f --init outputs/vae-f2/model --decoder-only \
+  --out outputs/vae-f3 --model world-per-frame --init outputs/vae-f2/model --decoder-only \
   --steps "$DECODER_STEPS" --lr 2e-4 --warmup 50 --lr-decay cosine --edge-weight 0.3 \
   --checkpoint-every 100
 $S train-vae --manifest outputs/vae-data/train.jsonl --val-manifest outputs/vae-data/val.jsonl \
-  --out outputs/vae-f4 --model world-f --init outputs/vae-f3/model --decoder-only \
+  --out outputs/vae-f4 --model world-per-frame --init outputs/vae-f3/model --decoder-only \
   --steps "$DECODER2_STEPS" --lr 1.5e-4 --warmup 50 --lr-decay cosine --edge-weight 0.3 \
   --checkpoint-every 100
 $S train-vae --manifest outputs/vae-data/train.jsonl --val-manifest outputs/vae-data/val.jsonl \
-  --out outputs/vae-fd --model world-fd --init outputs/vae-f4/model --decoder-only \
+  --out outputs/vae-fd --model world-per-frame-deep --init outputs/vae-f4/model --decoder-only \
   --steps "$DECODER3_STEPS" --lr 2e-4 --warmup 50 --lr-decay cosine --edge-weight 0.3 \
   --checkpoint-every 100
 
@@ -89,16 +89,16 @@ $S preprocess --manifest outputs/dit-train.jsonl --vae outputs/vae-f2/model --ou
 
 # 5. The transformer (about 4.2M parameters, packed 2048-token sequences): first text only
 #    (model "world-text"), then with layout maps from the clips' annotations, one occupancy
-#    channel per pixel frame (model "world-lf"; the layout dropped for half the clips), starting
-#    from those weights; then on vae-f2's latents, from those weights again, with cosine decay;
+#    channel per pixel frame (model "world-layout-per-frame"; the layout dropped for half the
+#    clips), starting from those weights; then on vae-f2's latents, from those weights again, with cosine decay;
 #    then with layout cells covered by each object's outline instead of its box (model
-#    "world-lfs"), from those weights, with cosine decay (75 min).
+#    "world-layout-outline"), from those weights, with cosine decay (75 min).
 $S train --data outputs/dit-cache-f --out outputs/dit-run-f --model world-text --steps "$DIT_STEPS"
-$S train --data outputs/dit-cache-f --out outputs/dit-layout-lf --model world-lf \
+$S train --data outputs/dit-cache-f --out outputs/dit-layout-lf --model world-layout-per-frame \
   --init outputs/dit-run-f/model --steps "$LAYOUT_STEPS" --checkpoint-every 100
-$S train --data outputs/dit-cache-f2 --out outputs/dit-layout-lf2 --model world-lf \
+$S train --data outputs/dit-cache-f2 --out outputs/dit-layout-lf2 --model world-layout-per-frame \
   --init outputs/dit-layout-lf/model --steps "$TUNE_STEPS" --lr-decay cosine --checkpoint-every 100
-$S train --data outputs/dit-cache-f2 --out outputs/dit-layout-lfs --model world-lfs \
+$S train --data outputs/dit-cache-f2 --out outputs/dit-layout-lfs --model world-layout-outline \
   --init outputs/dit-layout-lf2/model --steps "$FILL_STEPS" --lr-decay cosine --checkpoint-every 100
 
 # 6. The model folder, then its evaluation (text-only and planned, side by side). When it

@@ -15,9 +15,9 @@ from sorakit.cascade.resample import low_video
 from sorakit.cli.main import app
 from sorakit.data.buckets import BucketConfig
 from sorakit.data.dataset import VideoDataset
-from sorakit.data.latents import LatentDataset, preprocess
 from sorakit.data.layout import box_track, layout_map
 from sorakit.data.manifest import read_manifest
+from sorakit.data.synth import SynthConfig, iter_clips
 from sorakit.data.transforms import to_model_tensor
 from sorakit.models.dit import DIT_PRESETS, DiT
 from sorakit.models.text import TextEncoder
@@ -26,8 +26,8 @@ from sorakit.models.vae import VAE_PRESETS, CausalVAE
 from sorakit.pipeline import PipelineConfig, TextToVideoPipeline
 from sorakit.planner import make_plan, parse
 from sorakit.train.dit import DiTTrainer, make_config, make_training_sample, pool_space
+from sorakit.train.latents import LatentDataset, preprocess
 from sorakit.world.clip import render_clip
-from sorakit.world.synth import SynthConfig, iter_clips
 
 
 def test_temporal_upsampling_keeps_the_frames_and_puts_midpoints_between():

@@ -7,10 +7,10 @@ import torch
 from typer.testing import CliRunner
 
 from sorakit.cli.main import app
-from sorakit.data.latents import LatentDataset
 from sorakit.eval.generators import make_generator
 from sorakit.eval.suite import SUITES, build_continuation, build_suite
 from sorakit.models.vae import VAE_PRESETS, CausalVAE
+from sorakit.train.latents import LatentDataset
 
 runner = CliRunner()
 

@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 
 from sorakit.cli.main import app
 from sorakit.data.video import read_video, write_video
-from sorakit.eval.detect import detect_frame
 from sorakit.eval.generators import GroundTruth
 from sorakit.eval.report import to_json
 from sorakit.eval.run import continuation_scores, evaluate_item, score
@@ -24,6 +23,7 @@ from sorakit.eval.suite import (
     build_suite,
 )
 from sorakit.world.clip import render_clip
+from sorakit.world.detect import detect_frame
 
 SMALL = dataclasses.replace(SUITES["default"], per_category=3, continuation=4)
 

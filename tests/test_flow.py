@@ -17,7 +17,7 @@ from sorakit.diffusion import (
     shift_time,
     velocity_target,
 )
-from sorakit.pipeline.denoise import time_grid
+from sorakit.diffusion.denoise import time_grid
 
 
 def test_convention_data_at_zero_noise_at_one():

@@ -82,8 +82,10 @@ def _load() -> dict:
 def test_every_mode_matches_the_recorded_frames():
     recorded = _load().get(platform_key())
     if recorded is None:
-        pytest.skip(f"no golden outputs for {platform_key()}: record them with "
-                    "`python tests/test_golden_outputs.py --record` on a known-good commit")  # fmt: skip
+        pytest.skip(
+            f"no golden outputs for {platform_key()}: record them on a known-good commit "
+            "with `python tests/test_golden_outputs.py --record`"
+        )
     from sorakit.pipeline import TextToVideoPipeline
 
     got = run_cases(TextToVideoPipeline.from_pretrained())

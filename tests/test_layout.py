@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from sorakit.data.latents import LatentDataset, write_meta, write_shard
 from sorakit.data.layout import (
     LAYOUT_CHANNELS,
     LayoutError,
@@ -21,6 +20,7 @@ from sorakit.models.dit import DIT_PRESETS, DiT, DiTConfig
 from sorakit.models.text import TextEmbeddingCache
 from sorakit.models.tokens import Sample, pack, stack, to_latents
 from sorakit.train.dit import DiTTrainer, _init_from, make_config, token_cover
+from sorakit.train.latents import LatentDataset, write_meta, write_shard
 from sorakit.world.clip import render_clip
 from sorakit.world.vocab import BACKGROUND, COLOURS, SHAPES
 
@@ -160,9 +160,20 @@ def test_contrast_track_draws_small_still_discs_as_squares_and_changes_nothing_e
 
 
 def test_a_transformer_names_its_layout_fill():
-    assert DIT_PRESETS["world-lfs"].layout_fill == "shape"
+    assert DIT_PRESETS["world-layout-outline"].layout_fill == "shape"
     with pytest.raises(ValueError, match="layout_fill"):
-        replace(DIT_PRESETS["world-lf"], layout_fill="blob")
+        replace(DIT_PRESETS["world-layout-per-frame"], layout_fill="blob")
+
+
+def test_renamed_presets_keep_their_old_names_as_aliases():
+    # Checkpoints and scripts name presets the old way: they must still resolve, unlisted.
+    assert DIT_PRESETS["world-lfs"] is DIT_PRESETS["world-layout-outline"]
+    assert "world-lfc" in DIT_PRESETS and "world-lfc" not in list(DIT_PRESETS)
+    assert make_config("tiny", model="world-lf").model == "world-lf"
+    with pytest.raises(ValueError, match="unknown model 'world-xx'"):
+        make_config("tiny", model="world-xx")
+    with pytest.raises(ValueError, match="unknown training settings: stpes"):
+        make_config("tiny", stpes=5)
 
 
 def test_bad_annotation_raises_layout_error():

@@ -198,7 +198,7 @@ class _CountingModel(torch.nn.Module):
 
 
 def test_guidance_interval_guides_only_inside_it(pipe):
-    from sorakit.pipeline.denoise import generate_latents
+    from sorakit.diffusion.denoise import generate_latents
 
     model = _CountingModel(pipe.transformer)
     noise = torch.randn(1, 4, 3, 4, 4, generator=torch.Generator().manual_seed(0))
@@ -222,7 +222,7 @@ def test_guidance_interval_guides_only_inside_it(pipe):
 
 def test_shape_contrast_is_a_third_pass_pushing_by_the_layouts_difference(pipe):
     from sorakit.data.layout import box_track, contrast_track, layout_map
-    from sorakit.pipeline.denoise import generate_latents
+    from sorakit.diffusion.denoise import generate_latents
     from sorakit.planner import make_plan, parse
 
     model = _CountingModel(pipe.transformer)

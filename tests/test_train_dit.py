@@ -10,10 +10,10 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from sorakit.data.latents import LatentDataset, write_meta, write_shard
+from sorakit.diffusion.denoise import generate_latents
 from sorakit.models.text import TextEmbeddingCache
-from sorakit.pipeline.denoise import generate_latents
 from sorakit.train.dit import DiTTrainer, given_frames, make_config
+from sorakit.train.latents import LatentDataset, write_meta, write_shard
 from sorakit.train.stop import StopOnSignal
 
 TEXT_DIM = 384

@@ -9,8 +9,8 @@ import torch
 from torch import Tensor
 
 from sorakit.diffusion import interpolate
+from sorakit.diffusion.denoise import generate_latents
 from sorakit.models.dit import DiT
-from sorakit.pipeline.denoise import generate_latents
 
 DEFAULT_AUG = 0.1  # noise level mixed into the input at sampling time (trained on 0 to 0.5)
 

@@ -26,6 +26,8 @@ from einops import rearrange
 from torch import Tensor
 
 from sorakit.cascade.motion import midpoints
+from sorakit.data.transforms import to_model_tensor
+from sorakit.world.clip import render_clip
 
 KINDS = ("spatial", "temporal")
 
@@ -86,9 +88,6 @@ def low_video(video: Tensor, kind: str, fps: float, world: dict | None = None) -
     built-in world (with its `seed` and `split`), has the scene rendered again at half the
     size."""
     if kind == "spatial" and world and "seed" in world and "annotation" in world:
-        from sorakit.data.transforms import to_model_tensor
-        from sorakit.world.clip import render_clip
-
         _, frames, height, width = video.shape
         clip = render_clip(int(world["seed"]), width // 2, height // 2, fps, frames,
                            world.get("split", "train"))  # fmt: skip

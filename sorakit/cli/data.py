@@ -142,8 +142,8 @@ def synth(
     import os
 
     from sorakit.data.manifest import write_manifest
+    from sorakit.data.synth import MANIFEST_NAME, SynthConfig, iter_clips
     from sorakit.world.sampling import SceneSamplingError
-    from sorakit.world.synth import MANIFEST_NAME, SynthConfig, iter_clips
 
     try:
         cfg = SynthConfig(

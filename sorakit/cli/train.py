@@ -41,10 +41,10 @@ def preprocess(
     training reads small latents. Rerun the same command to finish an interrupted run."""
 
     from sorakit.data.buckets import BucketConfig
-    from sorakit.data.latents import preprocess as run
     from sorakit.data.manifest import ManifestError, read_manifest
     from sorakit.models.text import TextEncoder
     from sorakit.models.vae import CausalVAE
+    from sorakit.train.latents import preprocess as run
 
     try:
         if refiner is not None:
@@ -81,8 +81,9 @@ def train(
     model: str = typer.Option(
         None,
         "--model",
-        help="Transformer: tiny, world-text, world, world-lf, world-lfs (the default "
-        "model's), world-lfc (world-lfs with colour and shape per pixel frame), world-refiner, "
+        help="Transformer: tiny, world-text, world, world-layout-per-frame, "
+        "world-layout-outline (the default model's), world-layout-outline-colour (with colour "
+        "and shape per pixel frame too), world-refiner, "
         "world-refiner-layout (a refiner that follows the plan's layout too), base, large.",
     ),
     steps: int = typer.Option(None, "--steps", min=1, help="Total optimizer steps."),

@@ -28,7 +28,8 @@ def train_vae(
     model: str = typer.Option(
         None,
         "--model",
-        help="VAE architecture (tiny, world, world-f, world-fd, world-s8); default: the preset's.",
+        help="VAE architecture (tiny, world, world-per-frame, world-per-frame-deep, world-s8); "
+        "default: the preset's.",
     ),
     buckets: str = typer.Option(
         None,
@@ -61,7 +62,8 @@ def train_vae(
         None,
         "--init",
         help="Start from a trained VAE folder of the same architecture (fine-tuning), or of "
-        "the same with fewer decoder blocks (world-f into world-fd): the new blocks start as "
+        "the same with fewer decoder blocks (world-per-frame into world-per-frame-deep): the new "
+        "blocks start as "
         "the identity, so training starts from that VAE's output.",
     ),
     decoder_only: bool = typer.Option(

@@ -17,10 +17,10 @@ frames tf*(k-1)+1 .. tf*k). With `frames=1` each map averages them, so a moving 
 streak, as a block-mean latent does (`LAYOUT_CHANNELS`, the `world` transformer's format). With
 `frames=tf` occupancy keeps one channel per pixel frame, so the order of the positions inside a
 latent frame (where a falling ball is on each of its frames) is given, not guessed; latent 0
-repeats frame 0 on every one. This matches a VAE whose latent keeps each frame (`world-f`).
+repeats frame 0 on every one. This matches a VAE whose latent keeps each frame (`world-per-frame`).
 `kind_frames` does the same for the colour and shape channels (`kind_frames` channels per kind,
 kind-major): averaged, a moving object's colour is a faint streak over its whole path, while a
-`world-f` latent holds each frame's cell colour; per frame, the map holds exactly the cell
+`world-per-frame` latent holds each frame's cell colour; per frame, the map holds exactly the cell
 colours such a latent's shortcut channels carry.
 
 What covers a cell is the object's box (`fill="box"`), or its outline inside the box

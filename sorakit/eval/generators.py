@@ -16,9 +16,12 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import torch
 
+from sorakit.data.transforms import from_model_tensor, to_model_tensor
 from sorakit.data.video import VideoReadError, read_video
 from sorakit.eval.suite import SuiteItem
+from sorakit.pipeline import GenerationError, TextToVideoPipeline, load_vae
 from sorakit.world.clip import frame_times
 from sorakit.world.physics import simulate
 from sorakit.world.render import render_frames
@@ -176,10 +179,6 @@ class VAERoundTrip:
         return f"vae:{self.label}"
 
     def generate(self, item: SuiteItem) -> Generated:
-        import torch
-
-        from sorakit.data.transforms import from_model_tensor, to_model_tensor
-
         truth = GroundTruth().generate(item)
         x = to_model_tensor(truth.frames)[None]
         with torch.no_grad():
@@ -240,8 +239,6 @@ class PipelineGenerator:
     def name_for(self, config) -> str:
         """`name` for a run of suite `config`: "+cascade" only where its size and frame rate
         make the cascade run (at the base's own size and rate the base alone generates)."""
-        from sorakit.pipeline import GenerationError
-
         try:
             request = self.pipe.request("a suite", width=config.width, height=config.height,
                                         fps=config.fps, frames=config.num_frames)  # fmt: skip
@@ -312,15 +309,11 @@ def make_generator(
         return GroundTruth(name)
     if model.startswith("vae:"):
         path = model.removeprefix("vae:")
-        from sorakit.pipeline import load_vae
-
         try:
             return VAERoundTrip(load_vae(path), path)
         except ValueError as exc:
             raise ValueError(f"--model vae:{path}: {exc}") from None
     if model == "default" or Path(model).is_dir():
-        from sorakit.pipeline import TextToVideoPipeline
-
         pipe = TextToVideoPipeline.from_pretrained(None if model == "default" else model)
         return PipelineGenerator(
             pipe, steps, guidance, model, planning, refiners, guidance_interval, shape_contrast

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from sorakit.eval.detect import Detection, Track, detect_video, track_objects
 from sorakit.eval.suite import Expected
+from sorakit.world.detect import Detection, Track, detect_video, track_objects
 from sorakit.world.scene import Scene
 from sorakit.world.vocab import BACKGROUND
 

@@ -8,7 +8,6 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from sorakit.eval import metrics as M
-from sorakit.eval.detect import detect_video
 from sorakit.eval.generators import Generator, GroundTruth, PipelineGenerator
 from sorakit.eval.suite import (
     CATEGORIES,
@@ -19,7 +18,10 @@ from sorakit.eval.suite import (
     build_suite,
     expected_facts,
 )
+from sorakit.planner import PlanError, parse
+from sorakit.planner.from_frames import plan_from_frames
 from sorakit.world.clip import frame_times
+from sorakit.world.detect import detect_video
 
 
 @dataclass
@@ -124,9 +126,6 @@ def _error(pred: np.ndarray, truth: np.ndarray) -> float:
 def _physics(item: SuiteItem, context: np.ndarray, colours: list[str], restitution=None):
     """(F, N, 2) world-unit centres after the context that the planner's physics continuation
     gives (no model), objects in `colours` order; None where it cannot plan the clip."""
-    from sorakit.planner import PlanError, parse
-    from sorakit.planner.from_frames import plan_from_frames
-
     c, ppu = len(context), float(min(item.width, item.height))
     try:
         plan = plan_from_frames(parse(item.prompt), context, item.fps, item.num_frames, restitution)

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from sorakit.data.layout import LAYOUT_CHANNELS, LAYOUT_FILLS, layout_channels
 from sorakit.models.persist import load_model, save_model
 from sorakit.models.tokens import TokenBatch
+from sorakit.presets import Presets
 
 
 @dataclass(frozen=True)
@@ -73,53 +74,64 @@ class DiTConfig:
         return self.in_channels * self.patch_volume
 
 
-_WORLD_LF = DiTConfig(
+_LAYOUT_PER_FRAME = DiTConfig(
     dim=192, depth=6, heads=3, layout_channels=layout_channels(4), layout_frames=4
 )
-DIT_PRESETS: dict[str, DiTConfig] = {
-    # For tests: runs in milliseconds.
-    "tiny": DiTConfig(
-        in_channels=4, dim=64, depth=2, heads=2, text_dim=384, layout_channels=LAYOUT_CHANNELS
-    ),
-    # About 4.2M parameters, sized for an hour of training on 2 CPU cores; layout maps average
-    # each latent frame's pixel frames (the default model before `world-lf`).
-    "world": DiTConfig(dim=192, depth=6, heads=3, layout_channels=LAYOUT_CHANNELS),
-    # "world" with occupancy per pixel frame (4 per latent frame), for a VAE whose latent keeps
-    # every frame (`world-f`): a plan then says where a falling ball is on each frame.
-    "world-lf": _WORLD_LF,
-    # "world-lf" with layout cells covered by each object's outline, not its box: the default
-    # model's transformer (a small disc's cut corners are in the map, not left to guessing).
-    "world-lfs": replace(_WORLD_LF, layout_fill="shape"),
-    # "world-lfs" with colour and shape coverage per pixel frame too: the map then holds the
-    # cell colours a `world-f` latent carries on each frame, instead of a moving object's
-    # colour averaged into a faint streak.
-    "world-lfc": replace(
-        _WORLD_LF, layout_fill="shape", layout_kind_frames=4, layout_channels=layout_channels(4, 4)
-    ),
-    # The same without layout input (text only): the first stage of the default model's recipe.
-    "world-text": DiTConfig(dim=192, depth=6, heads=3),
-    # The cascade's spatial and temporal refiners: the world transformer reading the base
-    # latent instead of a layout, so they can start from its weights.
-    "world-refiner": DiTConfig(dim=192, depth=6, heads=3, cond_channels=16),
-    # A refiner that also reads the plan's layout at its own size and frame rate, in the default
-    # model's format: where a base output blurs a small shape or an in-between position, the
-    # plan still says it.
-    "world-refiner-layout": replace(_WORLD_LF, layout_fill="shape", cond_channels=16),
-    "tiny-refiner": DiTConfig(in_channels=4, dim=64, depth=2, heads=2, cond_channels=4),
-    "tiny-refiner-layout": DiTConfig(
-        in_channels=4,
-        dim=64,
-        depth=2,
-        heads=2,
-        cond_channels=4,
-        layout_channels=layout_channels(4),
-        layout_frames=4,
-        layout_fill="shape",
-    ),
-    # GPU sizes (untrained here): about 130M and 1.1B parameters.
-    "base": DiTConfig(dim=768, depth=12, heads=12),
-    "large": DiTConfig(dim=1536, depth=28, heads=24, text_dim=4096),
-}
+_LAYOUT_OUTLINE = replace(_LAYOUT_PER_FRAME, layout_fill="shape")
+DIT_PRESETS: Presets[DiTConfig] = Presets(
+    {
+        # For tests: runs in milliseconds.
+        "tiny": DiTConfig(
+            in_channels=4, dim=64, depth=2, heads=2, text_dim=384, layout_channels=LAYOUT_CHANNELS
+        ),
+        # About 4.2M parameters, sized for an hour of training on 2 CPU cores; layout maps
+        # average each latent frame's pixel frames.
+        "world": DiTConfig(dim=192, depth=6, heads=3, layout_channels=LAYOUT_CHANNELS),
+        # "world" with occupancy per pixel frame (4 per latent frame), for a VAE whose latent
+        # keeps every frame (`world-per-frame`): a plan then says where a falling ball is on
+        # each frame.
+        "world-layout-per-frame": _LAYOUT_PER_FRAME,
+        # "world-layout-per-frame" with layout cells covered by each object's outline, not its
+        # box: the default model's transformer (a small disc's cut corners are in the map, not
+        # left to guessing).
+        "world-layout-outline": _LAYOUT_OUTLINE,
+        # "world-layout-outline" with colour and shape coverage per pixel frame too: the map
+        # then holds the cell colours a `world-per-frame` latent carries on each frame, instead
+        # of a moving object's colour averaged into a faint streak.
+        "world-layout-outline-colour": replace(
+            _LAYOUT_OUTLINE, layout_kind_frames=4, layout_channels=layout_channels(4, 4)
+        ),
+        # The same without layout input (text only): the first stage of the default model's
+        # recipe.
+        "world-text": DiTConfig(dim=192, depth=6, heads=3),
+        # The cascade's spatial and temporal refiners: the world transformer reading the base
+        # latent instead of a layout, so they can start from its weights.
+        "world-refiner": DiTConfig(dim=192, depth=6, heads=3, cond_channels=16),
+        # A refiner that also reads the plan's layout at its own size and frame rate, in the
+        # default model's format: where a base output blurs a small shape or an in-between
+        # position, the plan still says it.
+        "world-refiner-layout": replace(_LAYOUT_OUTLINE, cond_channels=16),
+        "tiny-refiner": DiTConfig(in_channels=4, dim=64, depth=2, heads=2, cond_channels=4),
+        "tiny-refiner-layout": DiTConfig(
+            in_channels=4,
+            dim=64,
+            depth=2,
+            heads=2,
+            cond_channels=4,
+            layout_channels=layout_channels(4),
+            layout_frames=4,
+            layout_fill="shape",
+        ),
+        # GPU sizes (untrained here): about 130M and 1.1B parameters.
+        "base": DiTConfig(dim=768, depth=12, heads=12),
+        "large": DiTConfig(dim=1536, depth=28, heads=24, text_dim=4096),
+    },
+    aliases={
+        "world-lf": "world-layout-per-frame",
+        "world-lfs": "world-layout-outline",
+        "world-lfc": "world-layout-outline-colour",
+    },
+)
 
 
 # --- embeddings ---

@@ -23,6 +23,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from sorakit.models.persist import load_model, save_model
+from sorakit.presets import Presets
 
 
 @dataclass(frozen=True)
@@ -86,43 +87,50 @@ class VAEConfig:
         return self.latent_channels, 1 + (frames - 1) // tf, height // sf, width // sf
 
 
-VAE_PRESETS: dict[str, VAEConfig] = {
-    # For tests: 4x space, 4x time, about 77k parameters.
-    "tiny": VAEConfig(
-        latent_channels=4,
-        base_channels=8,
-        channel_mults=(1, 2),
-        spatial_down=(True, True),
-        temporal_down=(True, True),
-    ),
-    # The default model's VAE: 4x space (a 4x4 patch fold, no halving), 4x time, 16 latent
-    # channels. World clips are tiny (64 px), and the 8x layout ("world-s8") came back grey
-    # after 1000 training steps (25 dB held out), so the default keeps 4x space; the diffusion
-    # transformer folds 2x2 latent patches into a token, so its token count is unchanged.
-    "world": VAEConfig(
-        base_channels=48,
-        channel_mults=(1, 2),
-        spatial_down=(False, False),
-        temporal_down=(True, True),
-        patch_size=4,
-        colour_shortcut=True,
-    ),
-    # 8x space (a 4x4 patch fold, then one halving), 2.6M parameters.
-    "world-s8": VAEConfig(
-        base_channels=48,
-        channel_mults=(1, 2),
-        spatial_down=(True, False),
-        temporal_down=(True, True),
-        patch_size=4,
-    ),
-}
+# The default model's VAE: 4x space (a 4x4 patch fold, no halving), 4x time, 16 latent
+# channels. World clips are tiny (64 px), and the 8x layout ("world-s8") came back grey
+# after 1000 training steps (25 dB held out), so the default keeps 4x space; the diffusion
+# transformer folds 2x2 latent patches into a token, so its token count is unchanged.
+_WORLD = VAEConfig(
+    base_channels=48,
+    channel_mults=(1, 2),
+    spatial_down=(False, False),
+    temporal_down=(True, True),
+    patch_size=4,
+    colour_shortcut=True,
+)
 # "world" with the colour shortcut per frame (12 of its 16 latent channels), so that the motion
 # inside a latent frame has a path through the latent.
-VAE_PRESETS["world-f"] = replace(VAE_PRESETS["world"], shortcut_frames=True)
-# "world-f" with three residual blocks a decoder level instead of one (2.6M decoder
-# parameters instead of 1.3M), grown from a trained "world-f" VAE by decoder-only training
-# (`--init ... --decoder-only`): the same encoder, so the same latent space.
-VAE_PRESETS["world-fd"] = replace(VAE_PRESETS["world-f"], decoder_blocks=3)
+_WORLD_PER_FRAME = replace(_WORLD, shortcut_frames=True)
+
+VAE_PRESETS: Presets[VAEConfig] = Presets(
+    {
+        # For tests: 4x space, 4x time, about 77k parameters.
+        "tiny": VAEConfig(
+            latent_channels=4,
+            base_channels=8,
+            channel_mults=(1, 2),
+            spatial_down=(True, True),
+            temporal_down=(True, True),
+        ),
+        "world": _WORLD,
+        "world-per-frame": _WORLD_PER_FRAME,
+        # "world-per-frame" with three residual blocks a decoder level instead of one (2.6M
+        # decoder parameters instead of 1.3M), grown from a trained "world-per-frame" VAE by
+        # decoder-only training (`--init ... --decoder-only`): the same encoder, so the same
+        # latent space. The shipped default model's VAE.
+        "world-per-frame-deep": replace(_WORLD_PER_FRAME, decoder_blocks=3),
+        # 8x space (a 4x4 patch fold, then one halving), 2.6M parameters.
+        "world-s8": VAEConfig(
+            base_channels=48,
+            channel_mults=(1, 2),
+            spatial_down=(True, False),
+            temporal_down=(True, True),
+            patch_size=4,
+        ),
+    },
+    aliases={"world-f": "world-per-frame", "world-fd": "world-per-frame-deep"},
+)
 
 
 def check_video_size(config: VAEConfig, frames: int, height: int, width: int) -> None:

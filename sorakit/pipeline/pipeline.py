@@ -49,11 +49,11 @@ from sorakit.data.transforms import (
     to_model_tensor,
 )
 from sorakit.diffusion import check_guidance_interval
+from sorakit.diffusion.denoise import generate_latents
 from sorakit.fileio import atomic_write
 from sorakit.models.dit import DiT
 from sorakit.models.text import TextEncoder
 from sorakit.models.vae import CausalVAE
-from sorakit.pipeline.denoise import generate_latents
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Plans that continue given frames: objects found in the frames, motions from the prompt.
 
 For extending a video, the layout must start where the video ends. Each object the prompt names
-is found in the given frames with the world detector (`sorakit.eval.detect`) and tracked back
+is found in the given frames with the world detector (`sorakit.world.detect`) and tracked back
 through them. The world's physics then carries the objects on under the motions the prompt gives
 them (gravity for falls and throws, none for slides, still objects stay), fitted to the frames:
 
@@ -26,6 +26,7 @@ import numpy as np
 from sorakit.planner.parse import Parse
 from sorakit.planner.plan import PLAN_KIND, PlanError
 from sorakit.world.clip import frame_times
+from sorakit.world.detect import detect_video
 from sorakit.world.physics import simulate
 from sorakit.world.scene import GRAVITY, Scene, WorldObject, extents
 
@@ -196,8 +197,6 @@ def plan_from_frames(
     """A plan of `num_frames` frames at `fps` whose first len(frames) frames are the given
     (T, H, W, 3) uint8 frames, continued by physics under the prompt's motions. `restitution`:
     the ground's, when known (None: fitted to a bounce in the frames, else assumed)."""
-    from sorakit.eval.detect import detect_video
-
     if len(frames) < 2:
         raise PlanError("continuing a layout needs at least two given frames (for velocities)")
     height, width = frames.shape[1:3]

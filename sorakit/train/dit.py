@@ -25,12 +25,6 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from sorakit.data.latents import (
-    REFINER_INPUTS,
-    LatentDataset,
-    PackedBatchSampler,
-    latent_batch_sampler,
-)
 from sorakit.data.layout import object_cover, spread_kind_weights
 from sorakit.diffusion import interpolate, sample_timesteps, shift_for_tokens, velocity_target
 from sorakit.models.dit import DIT_PRESETS, DiT, DiTConfig
@@ -41,6 +35,12 @@ from sorakit.train.checkpoint import (
     latest_checkpoint,
     read_checkpoint,
     save_checkpoint,
+)
+from sorakit.train.latents import (
+    REFINER_INPUTS,
+    LatentDataset,
+    PackedBatchSampler,
+    latent_batch_sampler,
 )
 from sorakit.train.logs import summary_writer
 from sorakit.train.parallel import (
@@ -62,8 +62,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainDiTConfig:
-    data: str  # a latent cache folder (`sorakit preprocess`)
-    out: str
+    data: str = ""  # a latent cache folder (`sorakit preprocess`)
+    out: str = ""
     model: str = "world"  # a DIT_PRESETS name
     batch_size: int = 32  # clips per step over all processes (bucketed batching)
     pack_tokens: int = 0  # > 0: packed sequences of up to this many tokens per process
@@ -107,33 +107,25 @@ class TrainDiTConfig:
             raise ValueError(f"input pool cells must be at least 1, got {self.input_pool_cells}")
 
 
-TRAIN_DIT_PRESETS: dict[str, dict] = {
+TRAIN_DIT_PRESETS: dict[str, TrainDiTConfig] = {
     # Seconds on a laptop CPU: for tests and smoke runs.
-    "tiny": {"model": "tiny", "batch_size": 4, "steps": 20, "warmup": 5, "checkpoint_every": 10},
+    "tiny": TrainDiTConfig(model="tiny", batch_size=4, steps=20, warmup=5, checkpoint_every=10),
     # The default model on world clips: packed sequences of 2048 tokens (about six 17-frame
     # clips, or 32 images), the budget of a 2-core CPU.
-    "world": {"model": "world", "pack_tokens": 2048, "steps": 4000},
+    "world": TrainDiTConfig(model="world", pack_tokens=2048, steps=4000),
     # Refiners (on a cache made with `preprocess --refiner`): no given frames, the base latent
     # is their conditioning.
-    "tiny-refiner": {
-        "model": "tiny-refiner",
-        "batch_size": 4,
-        "steps": 20,
-        "warmup": 5,
-        "checkpoint_every": 10,
-        "cond_prob": 0.0,
-    },
-    "world-refiner": {
-        "model": "world-refiner",
-        "pack_tokens": 2048,
-        "steps": 2000,
-        "cond_prob": 0.0,
-    },
+    "tiny-refiner": TrainDiTConfig(
+        model="tiny-refiner", batch_size=4, steps=20, warmup=5, checkpoint_every=10, cond_prob=0.0
+    ),
+    "world-refiner": TrainDiTConfig(
+        model="world-refiner", pack_tokens=2048, steps=2000, cond_prob=0.0
+    ),
 }
 
 
 def make_config(preset: str, **overrides) -> TrainDiTConfig:
-    return from_preset(TrainDiTConfig, TRAIN_DIT_PRESETS, preset, DIT_PRESETS, overrides)
+    return from_preset(TRAIN_DIT_PRESETS, preset, DIT_PRESETS, overrides)
 
 
 @dataclass
@@ -251,6 +243,8 @@ class DiTTrainer:
 
     def __init__(self, config: TrainDiTConfig, info: DistInfo | None = None):
         self.config = config
+        if not config.data or not config.out:
+            raise ValueError("a training run needs its data and out folders")
         self.info = info or DistInfo()
         if config.threads:
             torch.set_num_threads(config.threads)

@@ -1,23 +1,29 @@
-"""Training configs from named presets plus command-line overrides, one way for every trainer."""
+"""Training configs from named presets plus command-line overrides, one way for every trainer.
+
+A preset is a whole typed config (its `data`/`manifest` and `out` left empty): what it sets is
+checked when it is defined, not when someone first picks it.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import fields, replace
+from typing import Any, TypeVar
+
+C = TypeVar("C")
 
 
-def from_preset(
-    config_cls: type,
-    presets: dict[str, dict[str, Any]],
-    preset: str,
-    models: dict[str, Any],
-    overrides: dict[str, Any],
-):
-    """`config_cls` from `presets[preset]` with the non-None `overrides` on top; the `model`
-    field must name one of `models`. Raises ValueError naming the known choices."""
+def from_preset(presets: dict[str, C], preset: str, models: dict[str, Any], overrides: dict) -> C:
+    """`presets[preset]` with the non-None `overrides` on top; its `model` field must name one
+    of `models` (aliases included). Raises ValueError naming the known choices or the unknown
+    settings."""
     if preset not in presets:
         raise ValueError(f"unknown preset {preset!r}; known: {', '.join(presets)}")
-    values = {**presets[preset], **{k: v for k, v in overrides.items() if v is not None}}
-    model = values.get("model", "world")
-    if model not in models:
-        raise ValueError(f"unknown model {model!r}; known: {', '.join(models)}")
-    return config_cls(**values)
+    base = presets[preset]
+    values = {k: v for k, v in overrides.items() if v is not None}
+    unknown = sorted(set(values) - {f.name for f in fields(base)})
+    if unknown:
+        raise ValueError(f"unknown training settings: {', '.join(unknown)}")
+    config = replace(base, **values)
+    if config.model not in models:
+        raise ValueError(f"unknown model {config.model!r}; known: {', '.join(models)}")
+    return config

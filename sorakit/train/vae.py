@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from sorakit.data.buckets import BucketConfig
-from sorakit.data.dataset import make_dataloader
+from sorakit.data.dataset import VideoDataset, collate_videos, make_dataloader
+from sorakit.data.manifest import read_manifest
 from sorakit.data.transforms import from_model_tensor
 from sorakit.data.video import write_video
 from sorakit.models.discriminator import PatchDiscriminator3D
@@ -43,9 +44,9 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainVAEConfig:
-    manifest: str
-    out: str
-    model: str = "world-f"  # a VAE_PRESETS name
+    manifest: str = ""
+    out: str = ""
+    model: str = "world-per-frame"  # a VAE_PRESETS name
     buckets: str = "world64"  # a data.buckets PRESETS name
     fps: float = 8.0
     batch_size: int = 8
@@ -88,24 +89,18 @@ class TrainVAEConfig:
             raise ValueError("decoder-only training needs a trained VAE to start from (--init)")
 
 
-TRAIN_VAE_PRESETS: dict[str, dict] = {
+TRAIN_VAE_PRESETS: dict[str, TrainVAEConfig] = {
     # Seconds on a laptop CPU: for tests and smoke runs.
-    "tiny": {
-        "model": "tiny",
-        "batch_size": 2,
-        "steps": 20,
-        "checkpoint_every": 10,
-        "val_every": 10,
-    },
-    # World clips: the per-frame colour shortcut (`world-f`), which keeps motion inside a
-    # latent frame; the shipped default model's VAE is this one with its decoder grown to
-    # `world-fd` afterwards (recipes/default-model.sh).
-    "world": {"model": "world-f", "batch_size": 8, "steps": 4000},
+    "tiny": TrainVAEConfig(model="tiny", batch_size=2, steps=20, checkpoint_every=10, val_every=10),
+    # World clips: the per-frame colour shortcut, which keeps motion inside a latent frame; the
+    # shipped default model's VAE is this one with its decoder grown to `world-per-frame-deep`
+    # afterwards (recipes/default-model.sh).
+    "world": TrainVAEConfig(model="world-per-frame", batch_size=8, steps=4000),
 }
 
 
 def make_config(preset: str, **overrides) -> TrainVAEConfig:
-    return from_preset(TrainVAEConfig, TRAIN_VAE_PRESETS, preset, VAE_PRESETS, overrides)
+    return from_preset(TRAIN_VAE_PRESETS, preset, VAE_PRESETS, overrides)
 
 
 def _initial_model(config: TrainVAEConfig) -> CausalVAE:
@@ -153,6 +148,8 @@ class VAETrainer:
 
     def __init__(self, config: TrainVAEConfig):
         self.config = config
+        if not config.manifest or not config.out:
+            raise ValueError("a training run needs its manifest and out folders")
         if config.threads:
             torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)
@@ -320,9 +317,6 @@ class VAETrainer:
     @torch.no_grad()
     def validate(self, writer=None, max_clips: int = 4) -> float:
         """Mean PSNR on the validation manifest; writes side-by-side videos (truth | recon)."""
-        from sorakit.data.dataset import VideoDataset, collate_videos
-        from sorakit.data.manifest import read_manifest
-
         self.model.eval()
         rows, _ = read_manifest(self.config.val_manifest)
         data = VideoDataset(

@@ -35,6 +35,7 @@ from sorakit.data.layout import BoxTrack, LayoutError, empty_layout, layout_map,
 from sorakit.data.manifest import read_manifest
 from sorakit.data.video import VideoReadError, probe
 from sorakit.fileio import atomic_write
+from sorakit.models.text import TextEmbeddingCache
 
 logger = logging.getLogger(__name__)
 
@@ -101,8 +102,6 @@ def preprocess(
         )
         skipped += bad
         write_shard(stem, tensors, records)
-    from sorakit.models.text import TextEmbeddingCache
-
     cached = read_rows(out)
     text = TextEmbeddingCache.build(text_encoder, sorted({r.caption for r in cached}))
     meta = {
@@ -223,8 +222,6 @@ class LatentDataset:
     """All cached latents of a folder, in memory (world caches are tens of MB)."""
 
     def __init__(self, folder: str | Path):
-        from sorakit.models.text import TextEmbeddingCache
-
         self.folder = Path(folder)
         meta_path = self.folder / META_NAME
         if not meta_path.exists():
