@@ -169,19 +169,19 @@ def temporal(pipe, clips: int) -> dict:
 def speed(pipe, repeats: int) -> dict:
     c = pipe.config
     final = dict(width=2 * c.width, height=2 * c.height, fps=2 * c.fps, frames=c.frames,
-                 plan=False)  # fmt: skip
+                 planning=False)  # fmt: skip
     prompt = "a red ball falls and bounces"
     pipe(prompt, steps=2, **final)  # warm-up
     times = {"cascade": [], "direct": []}
     for _ in range(repeats):
-        for name, flags in (("cascade", {}), ("direct", {"spatial": False, "temporal": False})):
+        for name, flags in (("cascade", {}), ("direct", {"spatial_refiner": False, "temporal_refiner": False})):
             start = time.perf_counter()
             video = pipe(prompt, **final, **flags)
             times[name].append(time.perf_counter() - start)
             if name == "cascade":
-                stages = video.provenance["cascade"]
+                stages = video.provenance.cascade
     med = {k: statistics.median(v) for k, v in times.items()}
-    request = {k: v for k, v in final.items() if k != "plan"}
+    request = {k: v for k, v in final.items() if k != "planning"}
     ratio = med["direct"] / med["cascade"]
     return {"seconds": med, "direct_over_cascade": ratio, "stages": stages, "request": request}
 

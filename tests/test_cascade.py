@@ -8,10 +8,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from sorakit.cascade import low_version, refined_shape, refiner_input, upsample_video
+from sorakit.cascade import downsample, refined_shape, refiner_input, upsample_video
 from sorakit.cascade.motion import midpoints
-from sorakit.cascade.refine import refine
-from sorakit.cascade.resample import low_video
+from sorakit.cascade.refine import run_refiner
+from sorakit.cascade.resample import training_low
+from sorakit.cascade.stages import Canvas, base_canvas
 from sorakit.cli.main import app
 from sorakit.data.buckets import BucketConfig
 from sorakit.data.dataset import VideoDataset
@@ -23,7 +24,8 @@ from sorakit.models.dit import DIT_PRESETS, DiT
 from sorakit.models.text import TextEncoder
 from sorakit.models.tokens import Sample, pack, stack, to_latents
 from sorakit.models.vae import VAE_PRESETS, CausalVAE
-from sorakit.pipeline import PipelineConfig, TextToVideoPipeline
+from sorakit.pipeline import GenerationRequest, PipelineConfig, TextToVideoPipeline
+from sorakit.pipeline.modes import refine_stage
 from sorakit.planner import make_plan, parse
 from sorakit.train.dit import DiTTrainer, make_config, make_training_sample, pool_space
 from sorakit.train.latents import LatentDataset, preprocess
@@ -54,13 +56,13 @@ def test_world_pairs_are_the_same_scene_at_half_size_and_rate():
     hi = render_clip(seed=3, width=32, height=24, fps=16.0, num_frames=9)
     video = to_model_tensor(hi.frames)
     world = {"seed": 3, "split": "train", "annotation": "clip.json"}
-    small = low_video(video, "spatial", 16.0, world)
+    small = training_low(video, "spatial", 16.0, world)
     truth = to_model_tensor(render_clip(seed=3, width=16, height=12, fps=16.0, num_frames=9).frames)
     torch.testing.assert_close(small, truth)  # rendered again: exact
-    slow = low_video(video, "temporal", 16.0, world)
+    slow = training_low(video, "temporal", 16.0, world)
     half_rate = render_clip(seed=3, width=32, height=24, fps=8.0, num_frames=5).frames
     torch.testing.assert_close(slow, to_model_tensor(half_rate))  # every other frame: exact
-    averaged = low_version(video[None], "spatial")[0]  # real video: 2x2 area average
+    averaged = downsample(video[None], "spatial")[0]  # real video: 2x2 area average
     assert averaged.shape == truth.shape and (averaged - truth).abs().mean() < 0.01
 
 
@@ -101,8 +103,8 @@ def test_refiner_strength_starts_from_its_input():
     g = torch.Generator().manual_seed(0)
     cond = torch.randn(1, model.config.in_channels, 2, 4, 4, generator=g)
     texts = [torch.randn(3, 384, generator=g)]
-    near = refine(model, cond, texts, [], 8.0, steps=2, aug=0.0, strength=1e-3)
-    far = refine(model, cond, texts, [], 8.0, steps=2, aug=0.0)
+    near = run_refiner(model, cond, texts, [], 8.0, steps=2, aug=0.0, strength=1e-3)
+    far = run_refiner(model, cond, texts, [], 8.0, steps=2, aug=0.0)
     assert (near - cond).abs().max() < 0.02 < 0.5 < (far - cond).abs().mean()
 
 
@@ -142,7 +144,7 @@ def test_refiner_cache_and_training(world_clips, tmp_path, kind):
     rows, _ = read_manifest(world_clips)
     row = next(r for r in rows if str(r.path) == data.rows[0].source)
     clip = VideoDataset([row], data.rows[0].fps, buckets=BucketConfig.preset("world64"))[0]
-    small = low_video(clip["video"], kind, data.rows[0].fps, row.extra)
+    small = training_low(clip["video"], kind, data.rows[0].fps, row.extra)
     expected = refiner_input(vae, small[None], kind)[0]
     torch.testing.assert_close(low.float(), expected, atol=2e-3, rtol=2e-3)  # stored in fp16
     cfg = make_config("tiny-refiner", data=str(tmp_path / "cache"), out=str(tmp_path / "run"),
@@ -256,21 +258,22 @@ def test_cascade_runs_base_then_refiners_and_each_can_be_turned_off(cascade_fold
     pipe = TextToVideoPipeline.from_pretrained(cascade_folder)
     assert set(pipe.refiners) == {"spatial", "temporal"}
     final = dict(width=32, height=32, fps=8.0, frames=9)  # twice the base's size and rate
-    r = pipe.request("a red ball falls", **final)
-    assert pipe.cascade_stages(r) == ["temporal", "spatial"]
-    base = pipe.base_request(r, ["temporal", "spatial"])
-    assert (base.width, base.height, base.frames, base.fps) == (16, 16, 5, 4.0)
-    video = pipe("a red ball falls", plan=False, **final)
+    s = pipe.settings(GenerationRequest(prompt="a red ball falls", **final))
+    assert pipe.cascade_stages(s) == ["temporal", "spatial"]
+    base = base_canvas(Canvas(32, 32, 9, 8.0), ["temporal", "spatial"], pipe.vae.temporal_factor)
+    assert base == Canvas(16, 16, 5, 4.0)
+    video = pipe("a red ball falls", planning=False, **final)
     assert video.frames.shape == (9, 32, 32, 3) and video.fps == 8.0
-    assert video.provenance["cascade"] == ["temporal", "spatial"]
-    direct = pipe("a red ball falls", plan=False, spatial=False, temporal=False, **final)
-    assert direct.frames.shape == (9, 32, 32, 3) and direct.provenance["cascade"] == []
-    only_time = pipe("a red ball falls", plan=False, spatial=False, **final)
-    assert only_time.provenance["cascade"] == ["temporal"]
-    native = pipe("a red ball falls", plan=False)  # the base's own size and rate: no stage
-    assert native.provenance["cascade"] == [] and native.frames.shape == (9, 16, 16, 3)
-    image = pipe("a red ball", plan=False, frames=1, width=32, height=32)
-    assert image.provenance["cascade"] == ["spatial"]
+    assert video.provenance.cascade == ["temporal", "spatial"]
+    off = dict(spatial_refiner=False, temporal_refiner=False)
+    direct = pipe("a red ball falls", planning=False, **off, **final)
+    assert direct.frames.shape == (9, 32, 32, 3) and direct.provenance.cascade == []
+    only_time = pipe("a red ball falls", planning=False, spatial_refiner=False, **final)
+    assert only_time.provenance.cascade == ["temporal"]
+    native = pipe("a red ball falls", planning=False)  # the base's own size and rate: no stage
+    assert native.provenance.cascade == [] and native.frames.shape == (9, 16, 16, 3)
+    image = pipe("a red ball", planning=False, frames=1, width=32, height=32)
+    assert image.provenance.cascade == ["spatial"]
 
 
 def test_an_evaluation_is_labelled_cascade_only_where_the_cascade_runs(cascade_folder):
@@ -289,7 +292,7 @@ def test_an_evaluation_is_labelled_cascade_only_where_the_cascade_runs(cascade_f
 
 
 def test_a_layout_refiner_follows_the_plan_on_its_own_grid(cascade_folder, monkeypatch):
-    import sorakit.cascade.refine as refine_module
+    import sorakit.cascade.stages as stages_module
 
     pipe = TextToVideoPipeline.from_pretrained(cascade_folder)
     torch.manual_seed(3)
@@ -299,14 +302,14 @@ def test_a_layout_refiner_follows_the_plan_on_its_own_grid(cascade_folder, monke
             p.add_(torch.randn_like(p) * 0.05)
     pipe.refiners["spatial"] = refiner
     pipe.config = replace(pipe.config, refiner_aug={"spatial": 0.4})
-    seen, augs, real = [], [], refine_module.refine
+    seen, augs, real = [], [], stages_module.run_refiner
 
     def spy(model, cond, *args, layout=None, **kw):
         seen.append((cond.shape, layout))
         augs.append(kw["aug"])
         return real(model, cond, *args, layout=layout, **kw)
 
-    monkeypatch.setattr(refine_module, "refine", spy)
+    monkeypatch.setattr(stages_module, "run_refiner", spy)
     final = dict(width=32, height=32, fps=8.0, frames=9)
     video = pipe("a red ball falls", seed=1, **final)
     assert video.plan["scene"]["width"] == 32  # planned once, at the final size and rate
@@ -319,14 +322,14 @@ def test_a_layout_refiner_follows_the_plan_on_its_own_grid(cascade_folder, monke
     torch.testing.assert_close(spatial_layout, expected[None])
     assert spatial_layout[:, 1:].sum() > 0  # the ball is on the map
     seen.clear()
-    pipe("a red ball falls", seed=1, plan=False, **final)
+    pipe("a red ball falls", seed=1, planning=False, **final)
     assert seen[1][1] is None  # text-only: nothing to follow
 
 
 def test_a_text_only_refiner_runs_where_there_is_no_plan(cascade_folder, tmp_path, monkeypatch):
     """A model may hold, beside a refiner that reads plans, one for generation without a plan;
     `build-model` puts it in, loading keeps it, and the stage picks by whether there is a plan."""
-    import sorakit.cascade.refine as refine_module
+    import sorakit.cascade.stages as stages_module
 
     runner = CliRunner()
     parts = ["build-model", "--vae", str(cascade_folder / "vae"),
@@ -340,17 +343,17 @@ def test_a_text_only_refiner_runs_where_there_is_no_plan(cascade_folder, tmp_pat
     assert ok.exit_code == 0, ok.output
     pipe = TextToVideoPipeline.from_pretrained(tmp_path / "m")
     assert set(pipe.refiners) == set(pipe.text_only_refiners) == {"temporal"}
-    seen, real = [], refine_module.refine
+    seen, real = [], stages_module.run_refiner
     monkeypatch.setattr(
-        refine_module, "refine", lambda m, *a, **k: seen.append(m) or real(m, *a, **k)
+        stages_module, "run_refiner", lambda m, *a, **k: seen.append(m) or real(m, *a, **k)
     )
     final = dict(width=16, height=16, fps=8.0, frames=9)
-    text = pipe("a red ball falls", plan=False, **final)
+    text = pipe("a red ball falls", planning=False, **final)
     plan = make_plan(parse("a red ball falls"), 16, 16, 8.0, 9)
     planned = pipe("a red ball falls", plan=plan, **final)
     assert seen == [pipe.text_only_refiners["temporal"], pipe.refiners["temporal"]]
-    assert text.provenance["text_only_refiners"] == ["temporal"]
-    assert planned.provenance["text_only_refiners"] == []
+    assert text.provenance.text_only_refiners == ["temporal"]
+    assert planned.provenance.text_only_refiners == []
     assert seen[0] is not seen[1]
 
 
@@ -360,9 +363,10 @@ def test_the_models_refiner_strength_reaches_its_stage(cascade_folder, tmp_path)
     pipe.save_pretrained(tmp_path / "m")
     pipe = TextToVideoPipeline.from_pretrained(tmp_path / "m")
     video = to_model_tensor(render_clip(seed=3, width=16, height=16, fps=4.0, num_frames=5).frames)
-    r = pipe.request("a red ball", width=32, height=32, frames=5, fps=4.0)
+    request = GenerationRequest(prompt="a red ball", width=32, height=32, frames=5, fps=4.0)
+    s = pipe.settings(request)
     cond = refiner_input(pipe.vae, video[None], "spatial")
-    near = pipe.refine_pixels(video[None], "spatial", r)
+    near = refine_stage(pipe, video[None], "spatial", s, None, None)
     assert (near - cond).abs().max() < 0.02 * cond.abs().max()
 
 

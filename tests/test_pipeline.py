@@ -12,9 +12,20 @@ from sorakit.cli.main import app
 from sorakit.models.dit import DIT_PRESETS, DiT
 from sorakit.models.text import TextEncoder
 from sorakit.models.vae import VAE_PRESETS, CausalVAE
-from sorakit.pipeline import GenerationError, PipelineConfig, TextToVideoPipeline
+from sorakit.pipeline import (
+    GenerationError,
+    GenerationRequest,
+    PipelineConfig,
+    TextToVideoPipeline,
+)
+from sorakit.pipeline.blocks import decode, encode_frames, encode_text
+from sorakit.pipeline.request import unknown_words
 
 FAST = dict(steps=2, guidance=2.0)
+
+
+def _settings(pipe):
+    return pipe.settings(GenerationRequest(prompt="x"))
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +51,10 @@ def pipe(folder):
 def test_text_to_video_and_image(pipe):
     video = pipe("a red ball", **FAST)
     assert video.frames.shape == (9, 16, 16, 3) and video.frames.dtype == np.uint8
-    assert video.provenance["mode"] == "text-to-video"
+    assert video.provenance.mode == "text-to-video"
     image = pipe("a red ball", frames=1, width=24, height=16, **FAST)
     assert image.frames.shape == (1, 16, 24, 3)
-    assert image.provenance["mode"] == "text-to-image"
+    assert image.provenance.mode == "text-to-image"
 
 
 def test_seeds_reproduce(pipe):
@@ -57,7 +68,7 @@ def test_image_to_video_keeps_the_first_frame(pipe):
     image = rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)
     video = pipe("a red ball", image=image, **FAST)
     # The decoder is causal: frame 0 depends only on latent frame 0, which is held fixed.
-    expected = pipe.decode(pipe.encode_frames(image[None], pipe.request("x"), None))[0]
+    expected = decode(pipe.vae, encode_frames(pipe.vae, image[None], _settings(pipe), None))[0]
     assert np.array_equal(video.frames[0], expected)
 
 
@@ -65,7 +76,7 @@ def test_extend_forward_keeps_the_input(pipe):
     clip = np.random.default_rng(1).integers(0, 255, (5, 16, 16, 3), dtype=np.uint8)
     video = pipe("a red ball", video=clip, video_fps=8.0, extend="forward", frames=9, **FAST)
     assert video.frames.shape[0] == 5 + 8
-    recon = pipe.decode(pipe.encode_frames(clip, pipe.request("x"), 8.0))
+    recon = decode(pipe.vae, encode_frames(pipe.vae, clip, _settings(pipe), 8.0))
     assert np.array_equal(video.frames[:5], recon)
 
 
@@ -80,7 +91,7 @@ def test_other_modes_run(pipe):
     joined = pipe("x", connect=((a, 8.0), (b, 8.0)), frames=9, **FAST)
     assert joined.frames.shape[0] == 5 + 8 + 8  # a, 8 new frames, the last 8 of b
     loop = pipe("x", loop=True, frames=9, **FAST)
-    assert loop.frames.shape[0] == 9 and loop.provenance["mode"] == "loop"
+    assert loop.frames.shape[0] == 9 and loop.provenance.mode == "loop"
 
 
 @pytest.mark.parametrize(
@@ -129,18 +140,98 @@ def test_guidance_interval_from_the_model_planned_or_not_and_per_request(folder,
     pipe = TextToVideoPipeline.from_pretrained(limited)
     assert pipe.config.plan_guidance_interval == (0.0, 0.5)
     prompt = "a red ball falls"
-    text_only = pipe(prompt, seed=1, plan=False, **FAST)
-    assert text_only.provenance["guidance_interval"] == [0.0, 1.0]
-    assert np.array_equal(text_only.frames, base(prompt, seed=1, plan=False, **FAST).frames)
+    text_only = pipe(prompt, seed=1, planning=False, **FAST)
+    assert text_only.provenance.guidance_interval == [0.0, 1.0]
+    assert np.array_equal(text_only.frames, base(prompt, seed=1, planning=False, **FAST).frames)
     planned = pipe(prompt, seed=1, **FAST)
-    assert planned.provenance["planned"] and planned.provenance["guidance_interval"] == [0.0, 0.5]
+    assert planned.provenance.planned and planned.provenance.guidance_interval == [0.0, 0.5]
     asked = base(prompt, seed=1, guidance_interval=(0.0, 0.5), **FAST)  # the request's own
     assert np.array_equal(planned.frames, asked.frames)
     assert not np.array_equal(planned.frames, base(prompt, seed=1, **FAST).frames)
 
 
+def test_a_request_rejects_unknown_fields_by_name(pipe):
+    with pytest.raises(GenerationError, match="unknown request field 'stpes' .*'steps'"):
+        pipe("a red ball", stpes=5)
+    with pytest.raises(TypeError):
+        GenerationRequest(prompt="a red ball", stpes=5)
+
+
+@pytest.mark.parametrize(
+    "fields,message",
+    [
+        (dict(image="I", plan="P"), "image-to-video cannot use one"),
+        (dict(video="V", extend="forward", plan="P"), "extending cannot use one"),
+        (dict(video="V", strength=0.5, plan="P"), "editing cannot use one"),
+        (dict(loop=True, plan="P"), "a loop cannot use one"),
+        (dict(connect=(("V", 8.0), ("V", 8.0)), plan="P"), "connecting cannot use one"),
+        (dict(plan="P", planning=False), "planning off"),
+        (dict(video="V"), "needs extend or strength"),
+        (dict(extend="forward"), "extending needs an input video"),
+        (dict(strength=0.5), "editing needs an input video"),
+        (dict(video="V", extend="sideways"), "forward or backward"),
+        (dict(video="V", strength=1.5), "strength must be in"),
+        (dict(video_fps=8.0), "video_fps"),
+        (dict(image="I", video="V", extend="forward"), "choose one mode"),
+    ],
+)
+def test_a_request_rejects_contradictions(fields, message):
+    # A plan that a mode cannot use used to be dropped without a word.
+    stand_in = {"I": np.zeros((16, 16, 3), np.uint8), "V": np.zeros((5, 16, 16, 3), np.uint8),
+                "P": {"scene": {}}}  # fmt: skip
+
+    def real(v):
+        if isinstance(v, tuple):
+            return tuple(real(x) for x in v)
+        return stand_in.get(v, v) if isinstance(v, str) else v
+
+    with pytest.raises(GenerationError, match=message):
+        GenerationRequest(prompt="a red ball", **{k: real(v) for k, v in fields.items()})
+
+
+def test_provenance_names_the_weights_and_the_version(folder, pipe):
+    import hashlib
+
+    import sorakit
+
+    record = pipe("a red ball", **FAST).provenance
+    digest = hashlib.sha256((folder / "transformer" / "model.safetensors").read_bytes())
+    assert record.weights_sha256["transformer"] == digest.hexdigest()
+    assert set(record.weights_sha256) == {"vae", "transformer"}
+    assert record.sorakit_version == sorakit.__version__
+    assert "strength" not in record.to_dict()  # fields a mode does not use are left out
+
+
+def test_pipeline_json_is_versioned_and_old_files_still_load(folder, tmp_path):
+    import shutil
+
+    raw = json.loads((folder / "pipeline.json").read_text())
+    assert raw["schema_version"] == 2
+    old = tmp_path / "old"
+    shutil.copytree(folder, old)
+    del raw["schema_version"]  # version 1: the same fields, unversioned
+    (old / "pipeline.json").write_text(json.dumps(raw))
+    assert TextToVideoPipeline.from_pretrained(old).config.schema_version == 2
+    for bad, message in (
+        ({**raw, "schema_version": 9}, "schema_version 9"),
+        ({**raw, "stpes": 3}, "unknown fields stpes"),
+        ([1, 2], "JSON object"),
+    ):
+        (old / "pipeline.json").write_text(json.dumps(bad))
+        with pytest.raises(GenerationError, match=message):
+            TextToVideoPipeline.from_pretrained(old)
+
+
+def test_the_shipped_model_folder_is_current():
+    from sorakit.pipeline import DEFAULT_MODEL
+    from sorakit.pipeline.config import SCHEMA_VERSION
+
+    raw = json.loads((DEFAULT_MODEL / "pipeline.json").read_text())
+    assert raw["schema_version"] == SCHEMA_VERSION
+
+
 def test_unknown_words(pipe):
-    assert pipe.unknown_words("a red dragon") == ["dragon"]
+    assert unknown_words("a red dragon", pipe.config.vocabulary) == ["dragon"]
 
 
 runner = CliRunner()
@@ -202,7 +293,8 @@ def test_guidance_interval_guides_only_inside_it(pipe):
 
     model = _CountingModel(pipe.transformer)
     noise = torch.randn(1, 4, 3, 4, 4, generator=torch.Generator().manual_seed(0))
-    text, null = pipe.encode_text(["a red ball"]), pipe.encode_text([""])
+    text = encode_text(pipe.text_encoder, ["a red ball"])
+    null = encode_text(pipe.text_encoder, [""])
 
     def run(**kw):
         model.samples.clear()
@@ -227,7 +319,8 @@ def test_shape_contrast_is_a_third_pass_pushing_by_the_layouts_difference(pipe):
 
     model = _CountingModel(pipe.transformer)
     noise = torch.randn(2, 4, 3, 4, 4, generator=torch.Generator().manual_seed(0))
-    text, null = pipe.encode_text(["a red ball", "a blue ball"]), pipe.encode_text(["", ""])
+    text = encode_text(pipe.text_encoder, ["a red ball", "a blue ball"])
+    null = encode_text(pipe.text_encoder, ["", ""])
     tf = pipe.vae.temporal_factor
     track = box_track(make_plan(parse("a large red ball"), 16, 16, 8.0, 9, seed=0))
     layout = torch.stack([layout_map(track, (3, 4, 4), 8.0, tf)] * 2)

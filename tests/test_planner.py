@@ -158,9 +158,9 @@ def layout_pipe():
 
 def test_pipeline_plans_understood_prompts_and_renders_the_layout(layout_pipe):
     planned = layout_pipe("a red ball falls", seed=1)
-    assert planned.provenance["planned"] and planned.plan["understood"]
-    text_only = layout_pipe("a red ball falls", seed=1, plan=False)
-    assert not text_only.provenance["planned"] and text_only.plan is None
+    assert planned.provenance.planned and planned.plan["understood"]
+    text_only = layout_pipe("a red ball falls", seed=1, planning=False)
+    assert not text_only.provenance.planned and text_only.plan is None
     assert not np.array_equal(planned.frames, text_only.frames)  # the layout is read
     vague = layout_pipe("a red ball falls near a dog", seed=1)
     assert vague.plan is None  # not understood whole: text-only, as asked
@@ -171,14 +171,15 @@ def test_pipeline_plans_understood_prompts_and_renders_the_layout(layout_pipe):
 def test_shape_contrast_applies_to_planned_still_discs_only(layout_pipe):
     plain = layout_pipe("a red ball stays still", seed=1)
     pushed = layout_pipe("a red ball stays still", seed=1, shape_contrast=3.0)
-    assert plain.provenance["shape_contrast"] == 0.0 and pushed.provenance["shape_contrast"] == 3.0
+    assert plain.provenance.shape_contrast == 0.0 and pushed.provenance.shape_contrast == 3.0
     assert not np.array_equal(pushed.frames, plain.frames)
     # Text-only, a square, a falling ball: nothing to contrast, the same video.
-    for prompt, plan in (("a red ball", False), ("a red square", None), ("a red ball falls", None)):
-        same = layout_pipe(prompt, seed=1, plan=plan, shape_contrast=3.0).frames
-        assert np.array_equal(same, layout_pipe(prompt, seed=1, plan=plan).frames), prompt
-    text_only = layout_pipe("a red ball", plan=False, shape_contrast=3.0)
-    assert text_only.provenance["shape_contrast"] == 0.0
+    for prompt, planning in (("a red ball", False), ("a red square", True),
+                             ("a red ball falls", True)):  # fmt: skip
+        same = layout_pipe(prompt, seed=1, planning=planning, shape_contrast=3.0).frames
+        assert np.array_equal(same, layout_pipe(prompt, seed=1, planning=planning).frames), prompt
+    text_only = layout_pipe("a red ball", planning=False, shape_contrast=3.0)
+    assert text_only.provenance.shape_contrast == 0.0
     with pytest.raises(GenerationError, match="shape contrast"):
         layout_pipe("a red ball", shape_contrast=-1.0)
 
@@ -193,8 +194,9 @@ def test_per_frame_layout_model_plans_and_mismatched_parts_are_refused(layout_pi
     parts = (layout_pipe.text_encoder, layout_pipe.config)
     pipe = TextToVideoPipeline(layout_pipe.vae, per_frame, *parts)
     planned = pipe("a red ball falls", seed=1)
-    assert planned.provenance["planned"] and planned.frames.shape[0] == 9
-    assert not np.array_equal(planned.frames, pipe("a red ball falls", seed=1, plan=False).frames)
+    assert planned.provenance.planned and planned.frames.shape[0] == 9
+    text_only = pipe("a red ball falls", seed=1, planning=False)
+    assert not np.array_equal(planned.frames, text_only.frames)
     two = DiT(replace(DIT_PRESETS["tiny"], layout_channels=layout_channels(2), layout_frames=2))
     with pytest.raises(ValueError, match="4"):
         TextToVideoPipeline(layout_pipe.vae, two, *parts)
@@ -211,7 +213,7 @@ def test_plan_on_a_model_without_layout_input_is_a_clear_error(layout_pipe):
     plan = make_plan(parse("a red ball"), 16, 16, 8.0, 9)
     with pytest.raises(GenerationError, match="layout"):
         plain("a red ball", plan=plan)
-    assert not plain("a red ball").provenance["planned"]  # no layout input: never plans
+    assert not plain("a red ball").provenance.planned  # no layout input: never plans
 
 
 def test_cli_plan_then_generate_from_the_edited_plan(layout_pipe, tmp_path):
@@ -259,7 +261,7 @@ def test_extending_a_video_plans_from_its_frames(layout_pipe):
     clip = render_clip(seed=4, width=48, height=48, fps=8.0, num_frames=9)
     out = layout_pipe(clip.caption, video=clip.frames[:5], video_fps=8.0, extend="forward",
                       frames=5, width=48, height=48)  # fmt: skip
-    assert out.provenance["planned"] and len(out.plan["frames"]) == 9
+    assert out.provenance.planned and len(out.plan["frames"]) == 9
     planned = out.plan["frames"][0]["objects"]
     truth = clip.annotation["frames"][0]["objects"]
     assert len(planned) == len(truth)

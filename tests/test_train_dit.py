@@ -66,6 +66,7 @@ def test_given_frames_shapes():
     assert not given_frames(5, g, prob=0.0).any()
 
 
+@pytest.mark.slow
 def test_resume_equals_uninterrupted(cache, tmp_path):
     common = dict(data=str(cache), steps=8, checkpoint_every=4, batch_size=2)
     straight = DiTTrainer(make_config("tiny", out=str(tmp_path / "a"), **common)).run()
@@ -141,6 +142,7 @@ def test_packed_training_runs(cache, tmp_path):
     assert (tmp_path / "model" / "model.safetensors").exists()
 
 
+@pytest.mark.slow
 def test_overfits_two_captioned_clips(tmp_path):
     g = torch.Generator().manual_seed(1)
     a, b = torch.randn(4, 1, 4, 4, generator=g), torch.randn(4, 1, 4, 4, generator=g)
@@ -191,6 +193,7 @@ def _worker(rank: int, world: int, port: int, cache: str, out: str, mode: str) -
     shutdown_distributed()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["ddp", "fsdp"])
 def test_two_processes_match_one(tmp_path, mode):
     clips = [(torch.randn(4, 2, 4, 4), f"c{i}", 8.0) for i in range(8)]  # one shape

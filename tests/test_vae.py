@@ -115,6 +115,7 @@ def test_save_and_load_round_trip(vae, tmp_path):
     vae.latent_scale.fill_(1.0)
 
 
+@pytest.mark.slow
 def test_tiny_model_overfits_one_clip():
     torch.manual_seed(0)
     clip = render_clip(3, 32, 32, 8, 5)
@@ -155,6 +156,7 @@ def _six_steps(manifest, out) -> VAETrainer:
     return _tiny_trainer(manifest, out, steps=6, warmup=2, lr_decay="cosine", checkpoint_every=3)
 
 
+@pytest.mark.slow
 def test_resume_equals_uninterrupted(world_manifest, tmp_path):
     """A run killed after step 4 resumes from its step-3 checkpoint and ends where an
     uninterrupted run ends (warm-up and cosine decay included)."""
@@ -176,6 +178,7 @@ def test_resume_equals_uninterrupted(world_manifest, tmp_path):
     assert (tmp_path / "b" / "model" / "model.safetensors").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, None], ids=["int", "term", "after"])
 def test_signal_stops_with_a_checkpoint_of_that_step(world_manifest, tmp_path, sig):
     """Ctrl-C or SIGTERM at step 4, or --stop-after 4 (checkpoints every 3), keeps step 4,

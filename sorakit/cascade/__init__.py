@@ -3,10 +3,10 @@ twice the size), each a transformer that reads the stage before it through `refi
 
 from sorakit.cascade.resample import (
     KINDS,
-    low_version,
+    downsample,
     refined_shape,
     refiner_input,
     upsample_video,
 )
 
-__all__ = ["KINDS", "low_version", "refined_shape", "refiner_input", "upsample_video"]
+__all__ = ["KINDS", "downsample", "refined_shape", "refiner_input", "upsample_video"]

@@ -16,7 +16,7 @@ DEFAULT_AUG = 0.1  # noise level mixed into the input at sampling time (trained 
 
 
 @torch.no_grad()
-def refine(
+def run_refiner(
     model: DiT,
     cond: Tensor,
     texts: list[Tensor],

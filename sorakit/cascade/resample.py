@@ -10,10 +10,10 @@ Temporal: each new frame is motion compensated (`sorakit.cascade.motion`): a ble
 moving object twice at half strength, which the VAE encodes to almost nothing once the object
 moves farther than its size. Spatial: bicubic, 2x.
 
-Training pairs (`low_video`): a world clip is rendered again from its seed at half the size
+Training pairs (`training_low`): a world clip is rendered again from its seed at half the size
 (the same simulated scene, so the pair is exact), and at half the frame rate by taking every
 other frame (exact too: frames sample one continuous simulation; measured identical). Any other
-clip (real video) is halved by 2x2 area averaging or every other frame (`low_version`).
+clip (real video) is halved by 2x2 area averaging or every other frame (`downsample`).
 Averaging is not the world's renderer: it differs from a half-size render by 0.19 of 255 on
 average and up to 69 on edge pixels, which is why world clips are rendered again.
 """
@@ -69,7 +69,7 @@ def refiner_input(vae, video: Tensor, kind: str) -> Tensor:
     return vae.encode(upsample_video(video, kind))
 
 
-def low_version(video: Tensor, kind: str) -> Tensor:
+def downsample(video: Tensor, kind: str) -> Tensor:
     """The input a refiner learns to refine: (B, C, T, H, W) video in [-1, 1] at half the size
     (H, W even) or half the frame rate (T = 1 + 2k frames -> 1 + k)."""
     check_kind(kind)
@@ -82,7 +82,7 @@ def low_version(video: Tensor, kind: str) -> Tensor:
     return video[:, :, ::2]
 
 
-def low_video(video: Tensor, kind: str, fps: float, world: dict | None = None) -> Tensor:
+def training_low(video: Tensor, kind: str, fps: float, world: dict | None = None) -> Tensor:
     """The low version (C, T', H', W') of one (C, T, H, W) training clip at `fps`: half the
     size or half the frame rate. `world`, the clip's manifest row when it comes from the
     built-in world (with its `seed` and `split`), has the scene rendered again at half the
@@ -92,4 +92,4 @@ def low_video(video: Tensor, kind: str, fps: float, world: dict | None = None) -
         clip = render_clip(int(world["seed"]), width // 2, height // 2, fps, frames,
                            world.get("split", "train"))  # fmt: skip
         return to_model_tensor(torch.from_numpy(clip.frames))
-    return low_version(video[None], kind)[0]
+    return downsample(video[None], kind)[0]

@@ -89,17 +89,15 @@ def generate(
 
     A planned video is saved with its plan beside it (NAME.plan.json).
     """
-    from sorakit.pipeline import GenerationError, TextToVideoPipeline
-    from sorakit.pipeline.pipeline import with_plan_defaults
+    from sorakit.pipeline import GenerationError, GenerationRequest, TextToVideoPipeline
+    from sorakit.pipeline.request import unknown_words
     from sorakit.planner import PlanError, load_plan, save_plan
 
-    if (extend is not None or strength is not None) and video is None:
-        raise typer.BadParameter("--extend and --strength need --video")
     try:
         pipe = TextToVideoPipeline.from_pretrained(model)
     except (GenerationError, ValueError, OSError) as exc:
         raise typer.BadParameter(f"cannot load the model: {exc}") from None
-    unknown = pipe.unknown_words(prompt)
+    unknown = unknown_words(prompt, pipe.config.vocabulary)
     if unknown:
         console.print(
             f"[yellow]warning:[/] the model never saw {', '.join(sorted(set(unknown)))}; the "
@@ -112,29 +110,25 @@ def generate(
         inputs["video"], inputs["video_fps"] = _read(video, "video")
     if connect:
         inputs["connect"] = (_read(connect[0], "first video"), _read(connect[1], "second video"))
-    options = dict(
-        width=width, height=height, frames=frames, fps=fps, steps=steps, guidance=guidance,
-        guidance_interval=parse_interval(guidance_interval), shape_contrast=shape_contrast,
-        seed=seed, sampler=sampler, negative_prompt=negative,
-    )  # fmt: skip
-    given_plan = planning
     if plan is not None:
         try:
-            given_plan = load_plan(plan)
+            inputs["plan"] = load_plan(plan)
         except PlanError as exc:
             raise typer.BadParameter(str(exc)) from None
-        options = with_plan_defaults(options, given_plan)
     try:
-        request = pipe.request(prompt, **options)
-        calls = request.steps * (2 if request.sampler == "heun" else 1) * (2 if loop else 1)
-        calls += pipe.config.refiner_steps * len(pipe.cascade_stages(request, spatial, temporal))
+        request = GenerationRequest(
+            prompt=prompt, negative_prompt=negative, seed=seed, width=width, height=height,
+            frames=frames, fps=fps, steps=steps, guidance=guidance,
+            guidance_interval=parse_interval(guidance_interval), shape_contrast=shape_contrast,
+            sampler=sampler, extend=extend, strength=strength, loop=loop, planning=planning,
+            spatial_refiner=spatial, temporal_refiner=temporal, **inputs,
+        )  # fmt: skip
+        settings = pipe.settings(request)
+        calls = settings.steps * (2 if settings.sampler == "heun" else 1) * (2 if loop else 1)
+        calls += pipe.config.refiner_steps * len(pipe.cascade_stages(settings, spatial, temporal))
         with progress_bar() as bar:
             task = bar.add_task("generating", total=calls)
-            result = pipe(
-                prompt, extend=extend, loop=loop, strength=strength, plan=given_plan,
-                spatial=spatial, temporal=temporal,
-                on_step=lambda: bar.advance(task), **inputs, **options,
-            )  # fmt: skip
+            result = pipe.generate(request, on_step=lambda: bar.advance(task))
         path = result.save(out)
     except (GenerationError, ValueError) as exc:
         raise typer.BadParameter(str(exc)) from None

@@ -168,7 +168,7 @@ def train(
         raise typer.BadParameter(str(exc)) from None
     on_sample = None
     if config.sample_every:
-        from sorakit.pipeline.pipeline import sample_during_training as on_sample
+        from sorakit.train.samples import sample_during_training as on_sample
     with StopOnSignal(stop_after) as stop, progress_bar(disable=not info.main) as bar:
         task = bar.add_task("training", total=config.steps, completed=trainer.step)
 

@@ -221,6 +221,23 @@ def layout_map(
     return torch.from_numpy(np.clip(out, 0.0, 1.0))
 
 
+def plan_layout(
+    plan: dict,
+    fmt: dict,
+    latent_shape: tuple[int, int, int],
+    fps: float,
+    temporal_factor: int,
+    contrast: bool = False,
+) -> torch.Tensor:
+    """A plan's (or annotation's) layout maps (1, S, T, H, W) in a transformer's format `fmt`
+    (`DiTConfig.layout_format`) on a latent grid of `latent_shape` (T, H, W) at `fps`; with
+    `contrast`, of its contrast track (`contrast_track`)."""
+    track = box_track(plan)
+    if contrast:
+        track = contrast_track(track, latent_shape[1:])
+    return layout_map(track, latent_shape, fps, temporal_factor, **fmt)[None]
+
+
 def _frames_or_mean(per_frame: np.ndarray, n: int) -> np.ndarray:
     """A latent frame's (tf, ...) per-pixel-frame values: as they are (n = tf), or their mean
     (n = 1)."""

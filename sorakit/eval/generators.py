@@ -21,7 +21,7 @@ import torch
 from sorakit.data.transforms import from_model_tensor, to_model_tensor
 from sorakit.data.video import VideoReadError, read_video
 from sorakit.eval.suite import SuiteItem
-from sorakit.pipeline import GenerationError, TextToVideoPipeline, load_vae
+from sorakit.pipeline import GenerationError, GenerationRequest, TextToVideoPipeline, load_vae
 from sorakit.world.clip import frame_times
 from sorakit.world.physics import simulate
 from sorakit.world.render import render_frames
@@ -240,11 +240,13 @@ class PipelineGenerator:
         """`name` for a run of suite `config`: "+cascade" only where its size and frame rate
         make the cascade run (at the base's own size and rate the base alone generates)."""
         try:
-            request = self.pipe.request("a suite", width=config.width, height=config.height,
-                                        fps=config.fps, frames=config.num_frames)  # fmt: skip
+            settings = self.pipe.settings(GenerationRequest(
+                prompt="a suite", width=config.width, height=config.height, fps=config.fps,
+                frames=config.num_frames,
+            ))  # fmt: skip
         except GenerationError:  # a size the model cannot make: its videos said so already
             return self.name
-        stages = self.pipe.cascade_stages(request, self.refiners, self.refiners)
+        stages = self.pipe.cascade_stages(settings, self.refiners, self.refiners)
         return self._name(cascade=bool(stages))
 
     def _name(self, cascade: bool) -> str:
@@ -263,10 +265,10 @@ class PipelineGenerator:
         )  # fmt: skip
 
     def generate(self, item: SuiteItem) -> Generated:
-        video = self.pipe(
-            item.prompt, frames=item.num_frames, plan=None if self.planning else False,
-            spatial=self.refiners, temporal=self.refiners, **self._options(item),
-        )  # fmt: skip
+        video = self.pipe.generate(GenerationRequest(
+            prompt=item.prompt, frames=item.num_frames, planning=self.planning,
+            spatial_refiner=self.refiners, temporal_refiner=self.refiners, **self._options(item),
+        ))  # fmt: skip
         return Generated(video.frames, video.fps)
 
     def continue_clip(self, item: SuiteItem, context: np.ndarray) -> Generated | None:
@@ -274,10 +276,10 @@ class PipelineGenerator:
         if (len(context) - 1) % tf:
             return None  # context the VAE cannot encode exactly
         new = item.num_frames - len(context) + 1
-        video = self.pipe(
-            item.prompt, video=context, video_fps=item.fps, extend="forward", frames=new,
-            plan=None if self.planning else False, **self._options(item),
-        )  # fmt: skip
+        video = self.pipe.generate(GenerationRequest(
+            prompt=item.prompt, video=context, video_fps=item.fps, extend="forward", frames=new,
+            planning=self.planning, **self._options(item),
+        ))  # fmt: skip
         return Generated(video.frames[: item.num_frames], video.fps)
 
 

@@ -8,7 +8,7 @@ A cache folder holds
 - `meta.json`, written last: the VAE and text encoder the cache was made with.
 
 A refiner's cache (`refiner="spatial"` or `"temporal"`) also holds, under `KEY.low`, what the
-refiner reads for each clip: its low version (`sorakit.cascade.low_video`: half the size, or
+refiner reads for each clip: its low version (`sorakit.cascade.training_low`: half the size, or
 half the frame rate) upsampled back in pixels and encoded (`sorakit.cascade.refiner_input`).
 
 Latents are the VAE's normalised posterior means; clips keep their own frame rate (or one
@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from sorakit.cascade.resample import low_video, refiner_input
+from sorakit.cascade.resample import refiner_input, training_low
 from sorakit.data.buckets import BucketBatchSampler, BucketConfig
 from sorakit.data.dataset import VideoDataset
 from sorakit.data.layout import BoxTrack, LayoutError, empty_layout, layout_map, read_track
@@ -155,7 +155,7 @@ def _encode_shard(
                 skipped += 1
                 continue
             if refiner:
-                item["low"] = low_video(item["video"], refiner, rate, part[indices[j]].extra)
+                item["low"] = training_low(item["video"], refiner, rate, part[indices[j]].extra)
             group = pending.setdefault(tuple(item["video"].shape), [])
             group.append((f"{start + indices[j]:07d}", item))
             if len(group) == encode_batch:

@@ -1,0 +1,67 @@
+"""A generated video and the files it is saved as."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from sorakit.data.video import write_video
+from sorakit.fileio import atomic_write
+from sorakit.pipeline.errors import GenerationError
+from sorakit.pipeline.provenance import Provenance
+
+OUTPUT_TYPES = (".mp4", ".gif", ".png")
+
+
+@dataclass
+class GeneratedVideo:
+    """uint8 frames (T, H, W, 3), their frame rate and how they were made."""
+
+    frames: np.ndarray
+    fps: float
+    provenance: Provenance
+    plan: dict[str, Any] | None = None  # the layout it was generated from, if planned
+
+    def save(self, path: str | Path) -> Path:
+        """Write .mp4 (H.264, provenance in its metadata), .gif, or .png (one image, or
+        NAME_0000.png... for a video), plus a sidecar NAME.json with the provenance."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix not in OUTPUT_TYPES:
+            raise GenerationError(f"{path}: unknown output type; use .mp4, .gif or .png")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        record = self.provenance.to_dict()
+        if suffix == ".mp4":
+            frames, meta = _even(self.frames), {"comment": json.dumps(record, sort_keys=True)}
+            atomic_write(path, lambda p: write_video(p, frames, self.fps, metadata=meta))
+        elif suffix == ".gif":
+            images = [Image.fromarray(f) for f in self.frames]
+            atomic_write(
+                path,
+                lambda p: images[0].save(
+                    p, format="GIF", save_all=True, append_images=images[1:],
+                    duration=round(1000 / self.fps), loop=0,
+                ),
+            )  # fmt: skip
+        elif len(self.frames) == 1:
+            atomic_write(path, lambda p: Image.fromarray(self.frames[0]).save(p, "PNG"))
+        else:
+            for i, frame in enumerate(self.frames):
+                target = path.with_name(f"{path.stem}_{i:04d}.png")
+                atomic_write(target, lambda p, f=frame: Image.fromarray(f).save(p, "PNG"))
+        sidecar = path.with_suffix(".json")
+        atomic_write(sidecar, lambda p: p.write_text(json.dumps(record, indent=1)))
+        return path
+
+
+def _even(frames: np.ndarray) -> np.ndarray:
+    """H.264 needs even sides: pad odd ones by repeating the last row/column."""
+    pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
+    if not (pad_h or pad_w):
+        return frames
+    return np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")

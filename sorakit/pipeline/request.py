@@ -1,0 +1,201 @@
+"""What a generation asks for (`GenerationRequest`) and the numbers it runs with (`Settings`).
+
+A request names one prompting mode by the inputs it holds; fields it leaves None take the
+model's defaults (`PipelineConfig`), or a given plan's canvas. Unknown fields and inputs that
+no mode can use together are errors, never silence.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from sorakit.diffusion import check_guidance_interval
+from sorakit.pipeline.config import PipelineConfig
+from sorakit.pipeline.errors import GenerationError
+
+Clip = tuple[np.ndarray, float | None]  # frames (T, H, W, 3) uint8 and their frame rate
+MODES = ("text", "image", "extend", "edit", "connect", "loop")
+SAMPLERS = ("euler", "heun")
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerationRequest:
+    """One generation. The mode follows from the inputs given:
+    - text (text-to-video; text-to-image with frames = 1): none of the inputs below;
+    - image: `image` (H, W, 3) uint8, the first frame;
+    - extend: `video` at `video_fps`, continued `extend` = "forward" or "backward";
+    - edit: `video` at `video_fps`, noised to t = `strength` and denoised (SDEdit);
+    - connect: two clips, the middle generated;
+    - loop: a seamless loop, from `image` when given.
+    `plan` (text mode only) is a layout to render; `planning` plans understood prompts first
+    (text and extend forward); the refiner flags turn cascade stages off (text mode)."""
+
+    prompt: str
+    negative_prompt: str = ""
+    seed: int = 0
+    width: int | None = None
+    height: int | None = None
+    frames: int | None = None
+    fps: float | None = None
+    steps: int | None = None
+    guidance: float | None = None
+    guidance_interval: tuple[float, float] | None = None  # None: the model's, planned or not
+    shape_contrast: float | None = None  # used when there is a plan
+    sampler: str | None = None
+    image: np.ndarray | None = None
+    video: np.ndarray | None = None
+    video_fps: float | None = None
+    extend: str | None = None
+    strength: float | None = None
+    connect: tuple[Clip, Clip] | None = None
+    loop: bool = False
+    plan: dict[str, Any] | None = None
+    planning: bool = True
+    spatial_refiner: bool = True
+    temporal_refiner: bool = True
+
+    def __post_init__(self) -> None:
+        mode = self.mode  # raises on more than one mode
+        if (self.video is not None) != (mode in ("extend", "edit")):
+            if self.video is None:
+                raise GenerationError(f"{_MODE_WORDS[mode]} needs an input video")
+            raise GenerationError("an input video needs extend or strength (edit)")
+        if self.video is not None and len(self.video) < 1:
+            raise GenerationError(f"{_MODE_WORDS[mode]} needs an input video")
+        if self.video_fps is not None and self.video is None:
+            raise GenerationError("video_fps is given without a video")
+        if self.extend is not None and self.extend not in ("forward", "backward"):
+            raise GenerationError(f"extend must be forward or backward, got {self.extend!r}")
+        if self.strength is not None and not 0 < self.strength <= 1:
+            raise GenerationError(f"strength must be in (0, 1], got {self.strength}")
+        if self.connect is not None and any(c[0] is None or len(c[0]) < 1 for c in self.connect):
+            raise GenerationError("connecting needs an input video")
+        if self.plan is not None and mode != "text":
+            raise GenerationError(
+                f"a plan is rendered from text alone; {_MODE_WORDS[mode]} cannot use one"
+            )
+        if self.plan is not None and not self.planning:
+            raise GenerationError("a plan is given with planning off: drop one of them")
+
+    @property
+    def mode(self) -> str:
+        """One of MODES, from the inputs given."""
+        chosen = [
+            mode
+            for mode, on in (
+                ("image", self.image is not None and not self.loop),
+                ("extend", self.extend is not None),
+                ("edit", self.strength is not None),
+                ("connect", self.connect is not None),
+                ("loop", self.loop),
+            )
+            if on
+        ]
+        if len(chosen) > 1:
+            raise GenerationError("choose one mode: image, extend, strength (edit), loop, connect")
+        return chosen[0] if chosen else "text"
+
+    @classmethod
+    def from_fields(cls, **values: Any) -> GenerationRequest:
+        """The request with these fields; an unknown one is named, with the closest known."""
+        known = [f.name for f in fields(cls)]
+        for name in values:
+            if name not in known:
+                near = difflib.get_close_matches(name, known, n=1)
+                hint = f" (did you mean {near[0]!r}?)" if near else ""
+                raise GenerationError(f"unknown request field {name!r}{hint}")
+        return cls(**values)
+
+
+_MODE_WORDS = {"text": "text-to-video", "image": "image-to-video", "extend": "extending",
+               "edit": "editing", "connect": "connecting", "loop": "a loop"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A request's numbers with the defaults filled in, checked against the model."""
+
+    prompt: str
+    negative_prompt: str
+    width: int
+    height: int
+    frames: int
+    fps: float
+    steps: int
+    guidance: float
+    guidance_interval: tuple[float, float] | None  # None: the model's, for planned or not
+    shape_contrast: float  # used when there is a plan
+    seed: int
+    sampler: str
+
+
+def plan_canvas(plan: dict[str, Any]) -> dict[str, Any]:
+    """The size, frame rate and frame count a plan was laid out for."""
+    scene = plan["scene"]
+    return {"width": int(scene["width"]), "height": int(scene["height"]),
+            "fps": float(scene["fps"]), "frames": int(scene["num_frames"])}  # fmt: skip
+
+
+def resolve(
+    request: GenerationRequest, config: PipelineConfig, size_multiple: int, temporal_factor: int
+) -> Settings:
+    """`request`'s settings: its own values, else the plan's canvas, else the model's."""
+    canvas = plan_canvas(request.plan) if request.plan is not None else {}
+
+    def pick(name: str):
+        value = getattr(request, name)
+        return value if value is not None else canvas.get(name, getattr(config, name))
+
+    settings = Settings(
+        prompt=request.prompt, negative_prompt=request.negative_prompt, width=pick("width"),
+        height=pick("height"), frames=pick("frames"), fps=pick("fps"), steps=pick("steps"),
+        guidance=pick("guidance"), guidance_interval=request.guidance_interval,
+        shape_contrast=pick("shape_contrast"), seed=request.seed, sampler=pick("sampler"),
+    )  # fmt: skip
+    check_settings(settings, config, size_multiple, temporal_factor)
+    return settings
+
+
+def check_settings(s: Settings, config: PipelineConfig, multiple: int, tf: int) -> None:
+    """Raise GenerationError, with one line, for anything the model cannot make."""
+    if not s.prompt.strip():
+        raise GenerationError("the prompt is empty")
+    for name, side in (("width", s.width), ("height", s.height)):
+        if side < multiple or side % multiple or side > config.max_side:
+            raise GenerationError(
+                f"{name} {side} is not possible: use a multiple of {multiple} "
+                f"from {multiple} to {config.max_side}"
+            )
+    if s.frames < 1 or (s.frames - 1) % tf or s.frames > config.max_frames:
+        raise GenerationError(
+            f"{s.frames} frames is not possible: use 1 (an image) or 1 + {tf}k "
+            f"({1 + tf}, {1 + 2 * tf}, ...) up to {config.max_frames}"
+        )
+    if not 1 <= s.steps <= 1000:
+        raise GenerationError(f"steps must be from 1 to 1000, got {s.steps}")
+    if not 0 < s.fps <= 120:
+        raise GenerationError(f"fps must be in (0, 120], got {s.fps}")
+    if s.guidance < 0:
+        raise GenerationError(f"guidance must be >= 0, got {s.guidance}")
+    if s.shape_contrast < 0:
+        raise GenerationError(f"shape contrast must be >= 0, got {s.shape_contrast}")
+    if s.guidance_interval is not None:
+        try:
+            check_guidance_interval(s.guidance_interval)
+        except ValueError as err:
+            raise GenerationError(str(err)) from None
+    if s.sampler not in SAMPLERS:
+        raise GenerationError(f"sampler must be euler or heun, got {s.sampler!r}")
+
+
+def unknown_words(prompt: str, vocabulary: tuple[str, ...]) -> list[str]:
+    """The prompt's words outside `vocabulary` (none when the model lists no vocabulary)."""
+    if not vocabulary:
+        return []
+    known = set(vocabulary)
+    return [w for w in re.findall(r"[a-z]+", prompt.lower()) if w not in known]
