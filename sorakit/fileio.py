@@ -1,33 +1,48 @@
 """Atomic writes: a reader (or a resumed run) sees the old file or folder or the new one, never
-half of one. Everything sorakit saves goes through these two functions."""
+half of one. Everything sorakit saves goes through these two functions.
+
+Temporary names are unique (`tempfile`), so two writers of one path never share one: the last
+rename wins whole, and neither fails.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call `write` on a temporary sibling of `path` (same suffix), then rename it into place."""
-    tmp = path.with_name(f".tmp-{path.name}")
-    write(tmp)
-    os.replace(tmp, path)
+    """Call `write` on a new temporary sibling of `path` (same suffix, so writers that pick a
+    format by it still do), then rename it into place; on failure nothing is left behind."""
+    path = Path(path)
+    fd, name = tempfile.mkstemp(prefix=f".tmp-{path.stem}-", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def atomic_folder(folder: Path, writers: dict[str, Callable[[Path], None]]) -> None:
-    """Write each file of `writers` (in order) into a temporary sibling folder, then swap it in
-    for `folder`, replacing any older version."""
-    tmp = folder.with_name(f".tmp-{folder.name}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    for name, write in writers.items():
-        write(tmp / name)
-    old = folder.with_name(f".old-{folder.name}")
-    if folder.exists():
-        os.replace(folder, old)
-    os.replace(tmp, folder)
-    if old.exists():
-        shutil.rmtree(old)
+    """Write each file of `writers` (in order) into a new temporary sibling folder, then swap it
+    in for `folder`, replacing any older version."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{folder.name}-", dir=folder.parent))
+    try:
+        for name, write in writers.items():
+            write(tmp / name)
+        old = Path(tempfile.mkdtemp(prefix=f".old-{folder.name}-", dir=folder.parent))
+        if folder.exists():
+            os.replace(folder, old)  # an empty folder is replaced whole
+        os.replace(tmp, folder)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

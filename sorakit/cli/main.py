@@ -1,9 +1,21 @@
-"""Entry point of the `sorakit` command: one typer app with a sub-app per area."""
+"""Entry point of the `sorakit` command: one typer app with a sub-app per area.
+
+Each command imports its heavy modules (torch, the models) inside its function, so that
+`sorakit --help` and a mistyped option answer at once instead of after torch loads.
+
+Errors end in one line on stderr: `error: ...` with exit code 2 for what the user gave (an
+option, a file, a model folder), `internal error: ...` with exit code 1 for a bug; the
+traceback of an internal error is printed only with SORAKIT_DEBUG=1.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import traceback
 
+import click
 import typer
 
 from sorakit.cli.data import data_app
@@ -36,10 +48,45 @@ app.command("build-model")(build_model)
 eval_app.command("vae")(eval_vae)
 
 
-def main() -> None:
+# typer >= 0.20 carries its own copy of click: catch that copy's exceptions and click's alike.
+_TYPER_CLICK = [c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"]
+_CLICK_ERRORS = tuple({click.ClickException, *_TYPER_CLICK})
+_EXITS = (click.exceptions.Exit, typer.Exit)
+_ABORTS = (click.exceptions.Abort, typer.Abort)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line `argv` (default: the process's); returns the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    app()
+    try:
+        result = app(args=argv, prog_name="sorakit", standalone_mode=False)
+    except _EXITS as done:
+        return done.exit_code
+    except _ABORTS:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except _CLICK_ERRORS as exc:  # a bad option, argument or input: the user's to fix
+        print(f"error: {_one_line(exc.format_message())}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("error: out of memory; try a smaller size or fewer frames", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug: say so in one line, keep the traceback for debugging
+        if os.environ.get("SORAKIT_DEBUG"):
+            traceback.print_exc()
+        where = "" if os.environ.get("SORAKIT_DEBUG") else " (SORAKIT_DEBUG=1 shows where)"
+        print(f"internal error: {type(exc).__name__}: {_one_line(exc)}{where}", file=sys.stderr)
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+def entry_point() -> None:
+    sys.exit(main())
 
 
 if __name__ == "__main__":
-    main()
+    entry_point()

@@ -57,12 +57,14 @@ class DiffusersVAE(nn.Module):
     @classmethod
     def from_pretrained(cls, path: str, kind: str = "AutoencoderKLWan", **kwargs) -> DiffusersVAE:
         """Load with diffusers' own `from_pretrained` (a local folder or a hub name; pass
-        `subfolder="vae"` for a full pipeline repository)."""
+        `subfolder="vae"` for a full pipeline repository). Only safetensors weights load: any
+        other format is a pickle."""
         import diffusers
 
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-        return cls(getattr(diffusers, kind).from_pretrained(path, **kwargs))
+        loader = getattr(diffusers, kind).from_pretrained
+        return cls(loader(path, **{**kwargs, "use_safetensors": True}))
 
     def _check(self, frames: int, height: int, width: int) -> None:
         tf, sf = self.temporal_factor, self.spatial_factor

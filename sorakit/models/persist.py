@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +37,32 @@ def load_model(cls: type, config_cls: type, folder: str | os.PathLike, what: str
     folder = Path(folder)
     try:
         raw = json.loads((folder / CONFIG_NAME).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{folder}: not a saved sorakit {what} ({exc})") from None
-    config = config_cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+    config = parse_config(config_cls, raw, folder / CONFIG_NAME)
+    try:
+        weights = load_file(str(folder / WEIGHTS_NAME))
+    except Exception as exc:  # safetensors raises its own error for a truncated or bad file
+        raise ValueError(f"{folder / WEIGHTS_NAME}: not readable weights ({exc})") from None
     model = cls(config)
-    model.load_state_dict(load_file(str(folder / WEIGHTS_NAME)))
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ValueError(f"{folder / WEIGHTS_NAME}: does not fit its config ({first})") from None
     return model.eval()
+
+
+def parse_config(config_cls: type, raw: Any, where: Path):
+    """`config_cls` from parsed JSON: an object whose keys are its fields (JSON lists become
+    tuples); ValueError naming the file and any unknown or invalid field."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: not a JSON object")
+    known = {f.name for f in fields(config_cls)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ValueError(f"{where}: unknown fields {', '.join(unknown)}")
+    try:
+        return config_cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: {exc}") from None

@@ -104,25 +104,40 @@ class TextEncoder:
         encoder or other `AutoModel` text model by hub name or local folder, onto `device`.
         Raises ValueError when it cannot be found or loaded."""
         from transformers import AutoConfig, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # a bar per load says nothing for a few MB
         source = resolve_text_encoder(name_or_path)
         local = Path(source).expanduser()
         if local.is_absolute() or source.startswith((".", "~")) or local.exists():
             if not local.is_dir():
                 raise ValueError(f"text encoder folder {source} does not exist or is not a folder")
+            if not any(local.glob("*.safetensors")):
+                # Weights in any other format are pickles: a model folder is data, never code.
+                raise ValueError(f"text encoder folder {source} holds no safetensors weights")
             source = str(local)
         options = {"local_files_only": True} if name_or_path == DEFAULT_TEXT_ENCODER else {}
         try:
             config = AutoConfig.from_pretrained(source, **options)
             model_class, model_config = _model_class(config)
             extra = {} if model_config is None else {"config": model_config}
-            model = model_class.from_pretrained(source, **options, **extra)
+            model = model_class.from_pretrained(source, use_safetensors=True, **options, **extra)
             tokenizer = AutoTokenizer.from_pretrained(source, **options)
-        except (OSError, ValueError) as error:
+        except Exception as error:  # transformers raises many kinds for a bad folder
             raise ValueError(
                 f"cannot load text encoder {name_or_path!r}: {_first_line(error)}"
             ) from error
         return cls(model.to(device), tokenizer, max_length=max_length, name=name_or_path)
+
+    def cut_after(self, caption: str) -> str | None:
+        """The caption's last word that still fits in `max_length` tokens, where it is cut;
+        None when it fits whole."""
+        ids = self.tokenizer(caption, truncation=False)["input_ids"]
+        if len(ids) <= self.max_length:
+            return None
+        kept = self.tokenizer(caption, truncation=True, max_length=self.max_length)["input_ids"]
+        text = self.tokenizer.decode(kept, skip_special_tokens=True).split()
+        return text[-1] if text else ""
 
     @property
     def dim(self) -> int:

@@ -1,19 +1,21 @@
 """`pipeline.json`: a model folder's generation defaults and limits, versioned.
 
-Version 1 files (no `schema_version`) hold the same fields as version 2 and are read as such;
-a file from a newer sorakit, or with a field this version does not know, is refused by name.
+Version 1 files (no `schema_version`) hold the fields of version 2 but `weights_sha256` and are
+read as such; a file from a newer sorakit, or with a field this version does not know, is
+refused by name.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sorakit.diffusion import check_guidance_interval
 from sorakit.fileio import atomic_write
+from sorakit.models.persist import parse_config
 from sorakit.pipeline.errors import GenerationError
 
 CONFIG_NAME = "pipeline.json"
@@ -23,7 +25,6 @@ REFINER_FOLDERS = {"temporal": "temporal_refiner", "spatial": "spatial_refiner"}
 # (`interpolate` on a user's video, text-only prompts): one refiner serving both modes trades
 # one for the other (BENCHMARKS.md, "The cascade").
 TEXT_ONLY_FOLDERS = {kind: f"{folder}_text_only" for kind, folder in REFINER_FOLDERS.items()}
-_TUPLES = ("guidance_interval", "plan_guidance_interval", "shape_contrast_interval", "vocabulary")
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,9 @@ class PipelineConfig:
     max_side: int = 512
     vocabulary: tuple[str, ...] = ()  # words of the training captions; others get a warning
     training: dict[str, Any] = field(default_factory=dict)  # the recipe, for provenance
+    # component subfolder -> sha256 of its weights file, written by `save_pretrained` and
+    # checked at load (empty: not checked, as in version 1 files).
+    weights_sha256: dict[str, str] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -92,17 +96,11 @@ def config_from_dict(raw: Any, where: str = CONFIG_NAME) -> PipelineConfig:
             f"{where}: schema_version {version!r} is not one this sorakit reads "
             f"(1 to {SCHEMA_VERSION}); a newer sorakit wrote it"
         )
-    unknown = sorted(set(raw) - {f.name for f in fields(PipelineConfig)})
-    if unknown:
-        raise GenerationError(f"{where}: unknown fields {', '.join(unknown)}")
     values = {**raw, "schema_version": SCHEMA_VERSION}  # version 1 differs only in lacking it
-    for key in _TUPLES:
-        if values.get(key) is not None:
-            values[key] = tuple(values[key])
     try:
-        return PipelineConfig(**values)
-    except (TypeError, ValueError) as exc:
-        raise GenerationError(f"{where}: {exc}") from None
+        return parse_config(PipelineConfig, values, where)
+    except ValueError as exc:
+        raise GenerationError(str(exc)) from None
 
 
 def read_config(folder: Path) -> PipelineConfig:

@@ -10,6 +10,7 @@ the package. The prompting modes live in `sorakit.pipeline.modes`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from sorakit.pipeline.config import (
     read_config,
     write_config,
 )
+from sorakit.pipeline.errors import GenerationError
 from sorakit.pipeline.output import GeneratedVideo
 from sorakit.pipeline.provenance import file_sha256
 from sorakit.pipeline.request import GenerationRequest, Settings, resolve
@@ -114,6 +116,13 @@ class TextToVideoPipeline:
         """Load a model folder; None loads the shipped default model."""
         folder = Path(path) if path is not None else DEFAULT_MODEL
         config = read_config(folder)
+        digests = _weights_sha256(folder)
+        for part, expected in config.weights_sha256.items():
+            if digests.get(part) != expected:
+                raise GenerationError(
+                    f"{folder / part / WEIGHTS_NAME}: its sha256 is not the one pipeline.json "
+                    "records; the file changed or is damaged"
+                )
         return cls(
             CausalVAE.from_pretrained(folder / "vae"),
             DiT.from_pretrained(folder / "transformer"),
@@ -122,7 +131,7 @@ class TextToVideoPipeline:
             source=str(folder),
             refiners=_load_refiners(folder, REFINER_FOLDERS),
             text_only_refiners=_load_refiners(folder, TEXT_ONLY_FOLDERS),
-            weights_sha256=_weights_sha256(folder),
+            weights_sha256=digests,
         )
 
     def save_pretrained(self, folder: str | Path) -> None:
@@ -134,7 +143,7 @@ class TextToVideoPipeline:
             model.save_pretrained(folder / REFINER_FOLDERS[kind])
         for kind, model in self.text_only_refiners.items():
             model.save_pretrained(folder / TEXT_ONLY_FOLDERS[kind])
-        write_config(folder, self.config)
+        write_config(folder, replace(self.config, weights_sha256=_weights_sha256(folder)))
 
     # --- what the model can do ---
     @property

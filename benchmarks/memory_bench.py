@@ -1,0 +1,85 @@
+"""Peak memory of the commands that read a user's image or video, at the largest input each
+accepts (and one past it, which must be refused at once), each in a fresh process.
+
+    .venv/bin/python benchmarks/memory_bench.py [--case upscale:256x256x1 ...]
+
+A case is COMMAND:WIDTHxHEIGHTxFRAMES; the input is random noise written as PNG (1 frame) or
+H.264 MP4 at 8 fps. Target (issue 29): at most 3 GB for every accepted input on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from sorakit.data.video import write_video
+
+# The largest input each command accepts (sorakit.data.limits), and one a little past it.
+CASES = (
+    "reconstruct:1024x1024x1", "reconstruct:512x512x33", "reconstruct:1032x1024x1",
+    "upscale:256x256x1", "upscale:256x256x17", "upscale:264x256x1",
+    "interpolate:256x256x17", "interpolate:264x256x17",
+    "generate-image:4096x4096x1", "generate-image:4104x4096x1",
+    "generate-video:1920x1080x65",
+)  # fmt: skip
+COMMANDS = {
+    "reconstruct": lambda src, out: ["reconstruct", src, "--out", out],
+    "upscale": lambda src, out: ["upscale", src, "--out", out],
+    "interpolate": lambda src, out: ["interpolate", src, "--out", out],
+    "generate-image": lambda src, out: ["generate", "a red ball falls", "--image", src,
+                                        "--out", out, "--steps", "2"],  # fmt: skip
+    "generate-video": lambda src, out: ["generate", "a red ball falls", "--video", src,
+                                        "--extend", "forward", "--out", out, "--steps", "2"],  # fmt: skip
+}
+
+
+def make_input(folder: Path, width: int, height: int, frames: int) -> Path:
+    rng = np.random.default_rng(0)
+    video = rng.integers(0, 256, (frames, height, width, 3), dtype=np.uint8)
+    path = folder / f"in-{width}x{height}x{frames}.{'png' if frames == 1 else 'mp4'}"
+    write_video(path, video, 8.0)
+    return path
+
+
+def run(args: list[str]) -> tuple[int, float, float, str]:
+    """Exit code, seconds, peak resident memory (GB) and last stderr line of one process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "sorakit.cli.main", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    err = proc.stderr.read()
+    # wait4 gives this child's own peak, in KB on Linux (its decoder children are counted
+    # apart: they hold one frame at a time).
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    lines = [line for line in err.splitlines() if line.strip()]
+    return os.waitstatus_to_exitcode(status), seconds, usage.ru_maxrss / 1024**2, (
+        lines[-1] if lines else ""
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--case", action="append", help="COMMAND:WxHxT (default: every case)")
+    cases = ap.parse_args().case or list(CASES)
+    print("| command | input | exit | peak memory (GB) | seconds | last message |")
+    print("|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for case in cases:
+            command, size = case.split(":")
+            width, height, frames = (int(v) for v in size.split("x"))
+            src = make_input(Path(tmp), width, height, frames)
+            out = Path(tmp) / f"out-{command}.{'png' if frames == 1 else 'mp4'}"
+            code, seconds, peak, last = run(COMMANDS[command](str(src), str(out)))
+            print(f"| {command} | {size} | {code} | {peak:.2f} | {seconds:.1f} | {last[:90]} |",
+                  flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
