@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from sorakit.pipeline import GenerationRequest, TextToVideoPipeline
+
 # The README's example prompts ("Prompts it understands"); each is understood whole, so planned.
 PROMPTS: tuple[str, ...] = (
     "a red ball falls and bounces",
@@ -40,15 +42,7 @@ TEXT = (0, 0, 0)
 
 def generate(pipe, prompt: str, seed: int) -> np.ndarray:
     """uint8 frames (T, H, W, 3) of one generation with the pipeline's defaults."""
-    try:  # the typed request, where the pipeline has it
-        from sorakit.pipeline import GenerationRequest
-    except ImportError:
-        GenerationRequest = None  # noqa: N806
-    if GenerationRequest is not None and hasattr(pipe, "generate"):
-        video = pipe.generate(GenerationRequest(prompt=prompt, seed=seed))
-    else:
-        video = pipe(prompt, seed=seed)
-    return np.asarray(video.frames, dtype=np.uint8)
+    return pipe.generate(GenerationRequest(prompt=prompt, seed=seed)).frames
 
 
 def sheet(rows: list[tuple[str, np.ndarray]]) -> Image.Image:
@@ -86,8 +80,6 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-
-    from sorakit.pipeline import TextToVideoPipeline
 
     pipe = TextToVideoPipeline.from_pretrained(args.model)
     rows = []
