@@ -114,15 +114,15 @@ def test_bad_requests(pipe, options, message):
 
 def test_save_formats_and_provenance(pipe, tmp_path):
     video = pipe("a red ball", seed=5, **FAST)
-    mp4 = video.save(tmp_path / "v.mp4")
+    (mp4,) = video.save(tmp_path / "v.mp4")
     with av.open(str(mp4)) as container:
         record = json.loads(container.metadata["comment"])
         assert container.streams.video[0].frames == 9
     assert record["prompt"] == "a red ball" and record["seed"] == 5
     assert json.loads((tmp_path / "v.json").read_text()) == record
     video.save(tmp_path / "v.gif")
-    video.save(tmp_path / "f.png")
-    assert len(list(tmp_path.glob("f_*.png"))) == 9
+    written = video.save(tmp_path / "f.png")
+    assert sorted(tmp_path.glob("f_*.png")) == written and len(written) == 9
     with pytest.raises(GenerationError, match="unknown output"):
         video.save(tmp_path / "v.avi")
 

@@ -53,6 +53,7 @@ SHAPE_CONTRAST_OPTION = typer.Option(
     None,
     "--shape-contrast",
     min=0.0,
+    max=1e6,  # also refuses infinity; NaN fails the min
     help="With a plan: push each small disc (at most 2.5 latent cells across) that holds "
     "still away from a square by this much (they come out square without it), at the cost "
     "of a third model pass a step inside the model's shape-contrast interval; 0 turns it "

@@ -13,30 +13,42 @@ from sorakit.cli.data import (
     parse_interval,
     progress_bar,
 )
+from sorakit.cli.inputs import check_output, finite, note, read_media
 
 
-def _read(path: Path, what: str):
-    """Frames (T, H, W, 3) uint8 and fps of a user's image or video, or one clear error."""
-    from sorakit.data.video import VideoReadError, read_video
+def _describe_input(frames, fps: float | None, what: str, settings) -> None:
+    """Say what generation changes of an input: its crop and its frame rate."""
+    from sorakit.data.transforms import crop_note
 
-    try:
-        clip = read_video(path)
-    except VideoReadError as exc:
-        raise typer.BadParameter(f"cannot read the {what}: {exc}") from None
-    return clip.frames, clip.fps
+    cut = crop_note(frames.shape[2], frames.shape[1], settings.width, settings.height)
+    if cut:
+        note(f"the {what} is {frames.shape[2]}x{frames.shape[1]}; generating at "
+             f"{settings.width}x{settings.height}, {cut}")  # fmt: skip
+    if fps and len(frames) > 1 and abs(fps - settings.fps) > 0.01 * settings.fps:
+        kept = int((len(frames) - 1) / fps * settings.fps) + 1
+        note(f"the {what} is {fps:g} fps and the model makes {settings.fps:g} (--fps to "
+             f"change), so its {len(frames)} frames become {kept}")  # fmt: skip
+
+
+def _written(paths) -> str:
+    return str(paths[0]) if len(paths) == 1 else f"{paths[0]} ... {paths[-1]} ({len(paths)} files)"
 
 
 def generate(
     prompt: str = typer.Argument(..., help="What to show, e.g. 'a red ball falls and bounces'."),
     out: Path = typer.Option(..., "--out", help="Output: .mp4, .gif or .png (+ a .json sidecar)."),
     model: Path = typer.Option(None, "--model", help="A model folder; default: the shipped one."),
-    seed: int = typer.Option(0, "--seed", help="Same seed, same video."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**63 - 1, help="Same seed, same video."),
     width: int = typer.Option(None, "--width", help="Pixels; a multiple of the model's step."),
     height: int = typer.Option(None, "--height"),
     frames: int = typer.Option(None, "--frames", help="1 for an image, else 1 + 4k."),
-    fps: float = typer.Option(None, "--fps", help="Frame rate of the generated motion."),
+    fps: float = typer.Option(
+        None, "--fps", callback=finite, help="Frame rate of the generated motion."
+    ),
     steps: int = typer.Option(None, "--steps", help="Sampler steps (more: slower, finer)."),
-    guidance: float = typer.Option(None, "--guidance", help="Classifier-free guidance scale."),
+    guidance: float = typer.Option(
+        None, "--guidance", callback=finite, help="Classifier-free guidance scale."
+    ),
     guidance_interval: str = GUIDANCE_INTERVAL_OPTION,
     shape_contrast: float = SHAPE_CONTRAST_OPTION,
     negative: str = typer.Option("", "--negative", help="What not to show (negative prompt)."),
@@ -46,7 +58,7 @@ def generate(
     extend: str = typer.Option(None, "--extend", help="forward or backward: continue --video."),
     loop: bool = typer.Option(False, "--loop", help="A seamless loop (from --image if given)."),
     strength: float = typer.Option(
-        None, "--strength", help="Edit --video (SDEdit): 0 keeps it, 1 ignores it."
+        None, "--strength", callback=finite, help="Edit --video (SDEdit): 0 keeps it, 1 ignores it."
     ),
     connect: tuple[Path, Path] | None = typer.Option(
         None, "--connect", help="Two videos A B: generate a transition from A into B."
@@ -89,10 +101,12 @@ def generate(
 
     A planned video is saved with its plan beside it (NAME.plan.json).
     """
+    from sorakit.data.safe_read import SCALED_INPUT
     from sorakit.pipeline import GenerationError, GenerationRequest, TextToVideoPipeline
     from sorakit.pipeline.request import unknown_words
     from sorakit.planner import PlanError, load_plan, save_plan
 
+    check_output(out)
     try:
         pipe = TextToVideoPipeline.from_pretrained(model)
     except (GenerationError, ValueError, OSError) as exc:
@@ -103,13 +117,23 @@ def generate(
             f"[yellow]warning:[/] the model never saw {', '.join(sorted(set(unknown)))}; the "
             "default model knows only the built-in world (sorakit data vocab lists its words)"
         )
-    inputs = {}
+    cut = pipe.text_encoder.cut_after(prompt)
+    if cut is not None:
+        note(f"the prompt is longer than the model reads ({pipe.text_encoder.max_length} "
+             f"tokens): it is cut after {cut!r}")  # fmt: skip
+    inputs, given = {}, []  # given: (frames, fps, what) of each input, to describe
     if image is not None:
-        inputs["image"] = _read(image, "image")[0][0]
+        frames_in, _ = read_media(image, "image", SCALED_INPUT)
+        inputs["image"] = frames_in[0]
+        given.append((frames_in[:1], None, "image"))
     if video is not None:
-        inputs["video"], inputs["video_fps"] = _read(video, "video")
+        inputs["video"], inputs["video_fps"] = read_media(video, "video", SCALED_INPUT)
+        given.append((inputs["video"], inputs["video_fps"], "video"))
     if connect:
-        inputs["connect"] = (_read(connect[0], "first video"), _read(connect[1], "second video"))
+        names = ("first video", "second video")
+        clips = [read_media(p, w, SCALED_INPUT) for p, w in zip(connect, names, strict=True)]
+        inputs["connect"] = tuple(clips)
+        given += [(f, r, w) for (f, r), w in zip(clips, names, strict=True)]
     if plan is not None:
         try:
             inputs["plan"] = load_plan(plan)
@@ -124,25 +148,29 @@ def generate(
             spatial_refiner=spatial, temporal_refiner=temporal, **inputs,
         )  # fmt: skip
         settings = pipe.settings(request)
+        for frames_in, rate, what in given:
+            _describe_input(frames_in, rate, what, settings)
         calls = settings.steps * (2 if settings.sampler == "heun" else 1) * (2 if loop else 1)
         calls += pipe.config.refiner_steps * len(pipe.cascade_stages(settings, spatial, temporal))
         with progress_bar() as bar:
             task = bar.add_task("generating", total=calls)
             result = pipe.generate(request, on_step=lambda: bar.advance(task))
-        path = result.save(out)
+        written = result.save(out)
     except (GenerationError, ValueError) as exc:
         raise typer.BadParameter(str(exc)) from None
     if result.plan is not None:
-        where = save_plan(result.plan, path.with_name(path.stem + ".plan.json"))
+        where = save_plan(result.plan, out.with_name(out.stem + ".plan.json"))
         console.print(f"planned layout: {where}")
-    print(path)
+    print(_written(written))
 
 
 def _refine_command(kind: str, video: Path, out: Path, prompt: str, model: Path | None,
                     seed: int, plan: Path | None) -> None:  # fmt: skip
+    from sorakit.data.safe_read import REFINE_INPUT
     from sorakit.pipeline import GenerationError, TextToVideoPipeline
     from sorakit.planner import PlanError, load_plan
 
+    check_output(out)
     try:
         pipe = TextToVideoPipeline.from_pretrained(model)
     except (GenerationError, ValueError, OSError) as exc:
@@ -157,13 +185,13 @@ def _refine_command(kind: str, video: Path, out: Path, prompt: str, model: Path 
             layout = load_plan(plan)
         except PlanError as exc:
             raise typer.BadParameter(str(exc)) from None
-    frames, fps = _read(video, "video")
+    frames, fps = read_media(video, "video", REFINE_INPUT)
     try:
         with progress_bar() as bar:
             task = bar.add_task(f"{kind} refiner", total=pipe.config.refiner_steps)
             result = pipe.refine_video(kind, frames, fps or 8.0, prompt, seed,
                                        on_step=lambda: bar.advance(task), plan=layout)  # fmt: skip
-        print(result.save(out))
+        print(_written(result.save(out)))
     except (GenerationError, ValueError) as exc:
         raise typer.BadParameter(str(exc)) from None
 

@@ -14,6 +14,7 @@ from sorakit.cli.data import (
     progress_bar,
     report_stopped_early,
 )
+from sorakit.cli.inputs import check_output, note, read_media
 
 
 def train_vae(
@@ -153,20 +154,28 @@ def reconstruct(
     VAE accepts), to see what the latent space keeps. Prints the PSNR."""
     import torch
 
+    from sorakit.data.safe_read import RECONSTRUCT_INPUT
     from sorakit.data.transforms import from_model_tensor, to_model_tensor
-    from sorakit.data.video import VideoReadError, read_video, write_video
+    from sorakit.data.video import write_video
+    from sorakit.fileio import atomic_write
     from sorakit.train.losses import psnr
 
+    check_output(out, (".mp4", ".png"))
     vae = _load_vae(model)
-    try:
-        clip = read_video(video)
-    except VideoReadError as exc:
-        raise typer.BadParameter(str(exc)) from None
-    frames = _crop_to_valid(clip.frames, vae.config)
+    clip, fps = read_media(video, "video", RECONSTRUCT_INPUT)
+    frames = _crop_to_valid(clip, vae.config)
+    if frames.shape != clip.shape:
+        kept = f"{frames.shape[2]}x{frames.shape[1]}, {len(frames)} frames"
+        note(f"{video} is {clip.shape[2]}x{clip.shape[1]}, {len(clip)} frames; the VAE takes "
+             f"{kept} (centre crop)")  # fmt: skip
+    if out.suffix.lower() == ".png" and len(frames) > 1:
+        raise typer.BadParameter(f"{video} has {len(frames)} frames: write an .mp4",
+                                 param_hint="'--out'")  # fmt: skip
     x = to_model_tensor(torch.from_numpy(frames))[None]
     with torch.no_grad():
         recon = vae.decode(vae.encode(x, chunk=chunk), chunk=chunk).clamp(-1, 1)
-    write_video(out, from_model_tensor(recon[0]).numpy(), clip.fps or 8.0)
+    result = from_model_tensor(recon[0]).numpy()
+    atomic_write(out, lambda p: write_video(p, result, fps or 8.0))
     console.print(
         f"{frames.shape[2]}x{frames.shape[1]}, {frames.shape[0]} frames: "
         f"PSNR {float(psnr(recon, x)):.2f} dB"

@@ -119,6 +119,17 @@ def resize_and_crop(frames: np.ndarray | torch.Tensor, height: int, width: int) 
     return video[:, top : top + height, left : left + width].contiguous()
 
 
+def crop_note(src_width: int, src_height: int, width: int, height: int) -> str | None:
+    """What `resize_and_crop` cuts from a src frame to make width x height, in words; None
+    when it only scales (under half a percent cut)."""
+    scale = max(height / src_height, width / src_width)
+    kept_w, kept_h = width / scale / src_width, height / scale / src_height
+    if min(kept_w, kept_h) > 0.995:
+        return None
+    side, kept = ("width", kept_w) if kept_w < kept_h else ("height", kept_h)
+    return f"cropped to the middle {kept:.0%} of its {side}"
+
+
 def _resize(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """(T, H, W, 3) uint8 -> (T, height, width, 3) uint8."""
     x = frames.permute(0, 3, 1, 2).float()  # (T, 3, H, W): interpolate wants channels first

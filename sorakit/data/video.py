@@ -61,10 +61,22 @@ def _check_file(path: Path) -> None:
         raise VideoReadError(f"{path}: file is empty")
 
 
-def _read_image(path: Path) -> Video:
+def check_frame_size(path: Path, width: int, height: int, max_pixels: int | None) -> None:
+    """VideoReadError naming the limit when a frame holds more than `max_pixels` pixels."""
+    if max_pixels is not None and width * height > max_pixels:
+        raise VideoReadError(
+            f"{path}: {width}x{height} is {width * height / 1e6:.1f} megapixels a frame; "
+            f"the most read here is {max_pixels / 1e6:.1f} megapixels"
+        )
+
+
+def _read_image(path: Path, max_pixels: int | None = None) -> Video:
     try:
         with Image.open(path) as img:
+            check_frame_size(path, *img.size, max_pixels)  # from the header, before decoding
             rgb = np.asarray(img.convert("RGB"), dtype=np.uint8)
+    except VideoReadError:
+        raise
     except Exception as exc:  # Pillow raises many types for bad files
         raise VideoReadError(f"{path}: not a readable image ({exc})") from exc
     return Video(frames=rgb[None], times=np.zeros(1), fps=None)
@@ -127,21 +139,39 @@ def _decode_frames(
         yield t, frame.to_ndarray(format="rgb24")
 
 
-def read_video(path: str | os.PathLike, start: float = 0.0, end: float | None = None) -> Video:
+def read_video(
+    path: str | os.PathLike,
+    start: float = 0.0,
+    end: float | None = None,
+    max_pixels: int | None = None,
+    max_total: int | None = None,
+) -> Video:
     """Decode a video (or read an image as one frame) between `start` and `end` seconds.
 
     Raises VideoReadError, with a one-line reason, for missing, empty, truncated or undecodable
-    files and for files that decode to no frames.
+    files, for files that decode to no frames, and for frames of more than `max_pixels` pixels
+    or more than `max_total` pixels in all (checked as it decodes, so memory stays bounded).
     """
     path = Path(path)
     _check_file(path)
     if is_image_path(path):
-        return _read_image(path)
+        return _read_image(path, max_pixels)
     times, frames = [], []
+    total = 0
     try:
         with av.open(str(path)) as container:
             stream, fps = _video_stream(container, path)
+            size = stream.codec_context.width, stream.codec_context.height
+            check_frame_size(path, *size, max_pixels)
             for t, rgb in _decode_frames(container, start, end):
+                check_frame_size(path, rgb.shape[1], rgb.shape[0], max_pixels)
+                total += rgb.shape[0] * rgb.shape[1]
+                if max_total is not None and total > max_total:
+                    raise VideoReadError(
+                        f"{path}: more than {max_total / 1e6:.0f} megapixels in all "
+                        f"({len(frames) + 1} frames of {rgb.shape[1]}x{rgb.shape[0]} and more); "
+                        "use a shorter or smaller clip"
+                    )
                 times.append(t)
                 frames.append(rgb)
     except VideoReadError:

@@ -27,15 +27,17 @@ class GeneratedVideo:
     provenance: Provenance
     plan: dict[str, Any] | None = None  # the layout it was generated from, if planned
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path) -> list[Path]:
         """Write .mp4 (H.264, provenance in its metadata), .gif, or .png (one image, or
-        NAME_0000.png... for a video), plus a sidecar NAME.json with the provenance."""
+        NAME_0000.png... for a video), plus a sidecar NAME.json with the provenance. Returns
+        the media files written."""
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix not in OUTPUT_TYPES:
             raise GenerationError(f"{path}: unknown output type; use .mp4, .gif or .png")
         path.parent.mkdir(parents=True, exist_ok=True)
         record = self.provenance.to_dict()
+        written = [path]
         if suffix == ".mp4":
             frames, meta = _even(self.frames), {"comment": json.dumps(record, sort_keys=True)}
             atomic_write(path, lambda p: write_video(p, frames, self.fps, metadata=meta))
@@ -51,12 +53,12 @@ class GeneratedVideo:
         elif len(self.frames) == 1:
             atomic_write(path, lambda p: Image.fromarray(self.frames[0]).save(p, "PNG"))
         else:
-            for i, frame in enumerate(self.frames):
-                target = path.with_name(f"{path.stem}_{i:04d}.png")
+            written = [path.with_name(f"{path.stem}_{i:04d}.png") for i in range(len(self.frames))]
+            for target, frame in zip(written, self.frames, strict=True):
                 atomic_write(target, lambda p, f=frame: Image.fromarray(f).save(p, "PNG"))
         sidecar = path.with_suffix(".json")
         atomic_write(sidecar, lambda p: p.write_text(json.dumps(record, indent=1)))
-        return path
+        return written
 
 
 def _even(frames: np.ndarray) -> np.ndarray:

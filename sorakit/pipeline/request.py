@@ -8,6 +8,7 @@ no mode can use together are errors, never silence.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from dataclasses import dataclass, fields
 from typing import Any
@@ -60,6 +61,7 @@ class GenerationRequest:
     temporal_refiner: bool = True
 
     def __post_init__(self) -> None:
+        _check_numbers(self)
         mode = self.mode  # raises on more than one mode
         if (self.video is not None) != (mode in ("extend", "edit")):
             if self.video is None:
@@ -112,6 +114,30 @@ class GenerationRequest:
         return cls(**values)
 
 
+MAX_SEED = 2**63  # seeds are in [0, 2^63): torch's generators take 64-bit seeds
+_INTS = ("width", "height", "frames", "steps")
+_FLOATS = ("fps", "guidance", "shape_contrast", "strength", "video_fps")
+
+
+def _check_numbers(r: GenerationRequest) -> None:
+    """Every number a number of its kind, finite: NaN guidance once made a black video."""
+    if isinstance(r.seed, bool) or not isinstance(r.seed, int) or not 0 <= r.seed < MAX_SEED:
+        raise GenerationError(f"seed must be an integer in [0, 2^63), got {r.seed!r}")
+    for name in _INTS:
+        value = getattr(r, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise GenerationError(f"{name} must be an integer, got {value!r}")
+    floats = [(name, getattr(r, name)) for name in _FLOATS]
+    floats += [("guidance_interval", v) for v in r.guidance_interval or ()]
+    for name, value in floats:
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise GenerationError(f"{name} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise GenerationError(f"{name} must be a finite number, got {value}")
+
+
 _MODE_WORDS = {"text": "text-to-video", "image": "image-to-video", "extend": "extending",
                "edit": "editing", "connect": "connecting", "loop": "a loop"}  # fmt: skip
 
@@ -141,11 +167,50 @@ def plan_canvas(plan: dict[str, Any]) -> dict[str, Any]:
             "fps": float(scene["fps"]), "frames": int(scene["num_frames"])}  # fmt: skip
 
 
+def input_size(request: GenerationRequest) -> tuple[int, int] | None:
+    """(width, height) of the first image or video the request holds, if any."""
+    first = request.image
+    if first is None:
+        first = request.video if request.video is not None else None
+    if first is None and request.connect is not None:
+        first = request.connect[0][0]
+    if first is None:
+        return None
+    return int(first.shape[-2]), int(first.shape[-3])
+
+
+def fit_size(
+    aspect: float, area: int, multiple: int, max_side: int, width: int | None = None,
+    height: int | None = None,
+) -> tuple[int, int]:  # fmt: skip
+    """The size nearest `aspect` (width / height) that the model accepts: sides multiples of
+    `multiple` up to `max_side`, about `area` pixels unless a side is given."""
+    if width is not None:
+        w, h = float(width), width / aspect
+    elif height is not None:
+        w, h = height * aspect, float(height)
+    else:
+        h = math.sqrt(area / aspect)
+        w = h * aspect
+    shrink = min(1.0, max_side / max(w, h))
+
+    def side(x: float) -> int:
+        return int(min(max_side, max(multiple, round(x * shrink / multiple) * multiple)))
+
+    return (width or side(w)), (height or side(h))
+
+
 def resolve(
     request: GenerationRequest, config: PipelineConfig, size_multiple: int, temporal_factor: int
 ) -> Settings:
-    """`request`'s settings: its own values, else the plan's canvas, else the model's."""
+    """`request`'s settings: its own values, else the plan's canvas, else the model's; an
+    image or video given without a width and height sets them to its own aspect ratio."""
     canvas = plan_canvas(request.plan) if request.plan is not None else {}
+    given = input_size(request)
+    if given is not None and (request.width is None or request.height is None):
+        w, h = fit_size(given[0] / given[1], config.width * config.height, size_multiple,
+                        config.max_side, request.width, request.height)  # fmt: skip
+        canvas = {"width": w, "height": h}
 
     def pick(name: str):
         value = getattr(request, name)
@@ -165,6 +230,8 @@ def check_settings(s: Settings, config: PipelineConfig, multiple: int, tf: int) 
     """Raise GenerationError, with one line, for anything the model cannot make."""
     if not s.prompt.strip():
         raise GenerationError("the prompt is empty")
+    if not re.search(r"[^\W_]", s.prompt):
+        raise GenerationError("the prompt has no words (letters or digits)")
     for name, side in (("width", s.width), ("height", s.height)):
         if side < multiple or side % multiple or side > config.max_side:
             raise GenerationError(

@@ -290,5 +290,5 @@ def parse(prompt: str, substitute: Callable[[str], str | None] | None = None) ->
     parser.run()
     _finish(out, parser.motion)
     if not out.groups:
-        out.unplaced.append("no object named")
+        out.unplaced.append("the prompt (it names no object)")
     return out

@@ -54,7 +54,7 @@ class Planner:
         them for `frames` frames."""
         parsed = self.parse(prompt)
         if not parsed.understood:
-            logger.info("not planning: could not place %s", ", ".join(parsed.unplaced))
+            logger.info("not planning: could not place %s", "; ".join(parsed.unplaced))
             return None
         try:
             if context is None:
