@@ -26,9 +26,13 @@ def check_output(out: Path, suffixes: tuple[str, ...] = MEDIA_OUTPUTS) -> None:
         )
     if out.is_dir():
         raise typer.BadParameter(f"{out} is a folder; give a file name", param_hint="'--out'")
-    folder = out.parent
+    # The folder is made only when the output is written: probe the nearest one there is.
+    folder = out.absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        if not folder.is_dir():
+            raise NotADirectoryError(20, "Not a directory")
         fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=folder)
         os.close(fd)
         os.unlink(probe)
@@ -60,4 +64,4 @@ def read_media(path: Path, what: str, limit):
 
 
 def note(text: str) -> None:
-    console.print(f"note: {text}", highlight=False)
+    console.print(f"note: {text}", highlight=False, soft_wrap=True)  # one line, unwrapped

@@ -105,6 +105,12 @@ def train(
         None, "--sample-every", min=1, help="Write sample videos every N steps (uses the VAE)."
     ),
     threads: int = typer.Option(None, "--threads", min=1, help="Torch threads per process."),
+    deterministic: bool = typer.Option(
+        False,
+        "--deterministic",
+        help="One thread and deterministic kernels: two runs, or a run and its resume, give "
+        "bit-identical weights (slower).",
+    ),
     init: Path = typer.Option(
         None,
         "--init",
@@ -158,7 +164,8 @@ def train(
             batch_size=batch_size, pack_tokens=pack_tokens, lr=lr, warmup=warmup,
             lr_decay=lr_decay, grad_accum=grad_accum,
             bf16=bf16, parallel=parallel, checkpoint_every=checkpoint_every,
-            sample_every=sample_every, threads=threads, init=str(init) if init else None,
+            sample_every=sample_every, threads=threads, deterministic=deterministic or None,
+            init=str(init) if init else None,
             layout_dropout=layout_dropout, object_weight=object_weight, input_pool=input_pool,
         )  # fmt: skip
         trainer = DiTTrainer(config, info)

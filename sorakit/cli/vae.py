@@ -59,6 +59,12 @@ def train_vae(
     checkpoint_every: int = typer.Option(None, "--checkpoint-every", min=1),
     workers: int = typer.Option(None, "--workers", min=0, help="Data loader processes."),
     threads: int = typer.Option(None, "--threads", min=1, help="Torch threads."),
+    deterministic: bool = typer.Option(
+        False,
+        "--deterministic",
+        help="One thread and deterministic kernels: two runs, or a run and its resume, give "
+        "bit-identical weights (slower).",
+    ),
     init: Path = typer.Option(
         None,
         "--init",
@@ -107,6 +113,7 @@ def train_vae(
             val_manifest=None if val_manifest is None else str(val_manifest),
             num_workers=workers,
             threads=threads,
+            deterministic=deterministic or None,
             init=None if init is None else str(init),
             decoder_only=decoder_only or None,
         )

@@ -37,7 +37,7 @@ def check_manifest(
     base = Path(path).absolute().parent
     problems = [Problem(p.row, None, p.message) for p in row_problems]
     for row in rows:
-        message = check_row(row)
+        message = _annotation_outside(row, base) or check_row(row)
         if message is not None:
             problems.append(Problem(row.row, _shown_path(row.path, base), message))
         if on_row is not None:
@@ -57,6 +57,18 @@ def check_row(row: ManifestRow) -> str | None:
     except VideoReadError as exc:
         # The error names the file first; the Problem carries the path on its own.
         return str(exc).removeprefix(f"{row.path}: ")
+    return None
+
+
+def _annotation_outside(row: ManifestRow, base: Path) -> str | None:
+    """A row's `annotation` must stay inside the manifest's folder: a manifest is data from
+    anywhere, and must not point sorakit at files elsewhere on the machine."""
+    annotation = row.extra.get("annotation")
+    if not isinstance(annotation, str):
+        return None
+    target = (base / annotation).resolve()
+    if not target.is_relative_to(base.resolve()):
+        return f"annotation {annotation!r} is outside the manifest's folder"
     return None
 
 

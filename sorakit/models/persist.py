@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, fields
+from dataclasses import MISSING, Field, asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +58,39 @@ def parse_config(config_cls: type, raw: Any, where: Path):
     tuples); ValueError naming the file and any unknown or invalid field."""
     if not isinstance(raw, dict):
         raise ValueError(f"{where}: not a JSON object")
-    known = {f.name for f in fields(config_cls)}
-    unknown = sorted(set(raw) - known)
+    known = {f.name: f for f in fields(config_cls)}
+    unknown = sorted(set(raw) - set(known))
     if unknown:
         raise ValueError(f"{where}: unknown fields {', '.join(unknown)}")
+    for name, value in raw.items():
+        kind = _json_kind(known[name])
+        if kind is not None and value is not None and not _is_kind(value, kind):
+            raise ValueError(f"{where}: {name} must be {kind.__name__}, got {value!r}")
     try:
         return config_cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{where}: {exc}") from None
+
+
+def _json_kind(f: Field) -> type | None:
+    """The JSON type a config field holds, by its default (None: not checked)."""
+    if f.default is not MISSING:
+        default = f.default
+    elif f.default_factory is not MISSING:
+        default = f.default_factory()
+    else:
+        return None
+    for kind in (bool, int, float, str, tuple, dict):
+        if isinstance(default, kind):
+            return kind
+    return None
+
+
+def _is_kind(value: Any, kind: type) -> bool:
+    if kind is float:  # JSON writes 1.0 as 1
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is tuple:
+        return isinstance(value, list | tuple)
+    return isinstance(value, kind)

@@ -130,14 +130,17 @@ class TextEncoder:
         return cls(model.to(device), tokenizer, max_length=max_length, name=name_or_path)
 
     def cut_after(self, caption: str) -> str | None:
-        """The caption's last word that still fits in `max_length` tokens, where it is cut;
-        None when it fits whole."""
+        """The caption's last whole word that still fits in `max_length` tokens, where it is
+        cut ("" when not even one fits); None when it fits whole."""
         ids = self.tokenizer(caption, truncation=False)["input_ids"]
         if len(ids) <= self.max_length:
             return None
         kept = self.tokenizer(caption, truncation=True, max_length=self.max_length)["input_ids"]
-        text = self.tokenizer.decode(kept, skip_special_tokens=True).split()
-        return text[-1] if text else ""
+        words = self.tokenizer.decode(kept, skip_special_tokens=True).split()
+        whole = self.tokenizer.decode(ids, skip_special_tokens=True).split()
+        # The last kept word may be cut inside (word pieces): keep only words that are whole.
+        n = len(words) if words and words[-1] == whole[len(words) - 1] else len(words) - 1
+        return words[n - 1] if n > 0 else ""
 
     @property
     def dim(self) -> int:

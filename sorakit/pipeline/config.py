@@ -107,8 +107,10 @@ def read_config(folder: Path) -> PipelineConfig:
     path = folder / CONFIG_NAME
     try:
         raw = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise GenerationError(f"{folder}: not a sorakit model folder ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise GenerationError(f"{path}: not valid JSON ({exc})") from None
     return config_from_dict(raw, str(path))
 
 

@@ -39,6 +39,7 @@ from sorakit.world.events import events_visible
 from sorakit.world.physics import Trajectory
 from sorakit.world.sampling import SceneSamplingError, SceneSpec, sample_scene
 from sorakit.world.scene import Scene
+from sorakit.world.vocab import MAX_OBJECTS
 
 PLAN_KIND = "sorakit-plan"
 
@@ -58,6 +59,9 @@ def make_plan(
     clip: `sorakit.world.events`), simulate it with the world's physics, and return the plan."""
     if not parsed.groups:
         raise PlanError(f"nothing to plan in {parsed.prompt!r}: no object named")
+    objects = sum(group.count for group in parsed.groups)
+    if objects > MAX_OBJECTS:
+        raise PlanError(f"{objects} objects named; a world scene holds at most {MAX_OBJECTS}")
     spec = SceneSpec(
         tuple(parsed.groups), relations=tuple(parsed.relations), sequence=parsed.sequence
     )

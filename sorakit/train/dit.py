@@ -54,6 +54,7 @@ from sorakit.train.parallel import (
     unwrap,
 )
 from sorakit.train.presets import from_preset
+from sorakit.train.runtime import set_threads
 from sorakit.train.schedule import check_decay, learning_rate
 from sorakit.train.stop import StopOnSignal
 
@@ -98,6 +99,7 @@ class TrainDiTConfig:
     sample_every: int = 0  # steps between sample videos (0: none); needs the cache's VAE
     seed: int = 0
     threads: int | None = None
+    deterministic: bool = False  # one thread, deterministic kernels: bit-identical runs
 
     def __post_init__(self) -> None:
         check_decay(self.lr_decay)
@@ -246,8 +248,7 @@ class DiTTrainer:
         if not config.data or not config.out:
             raise ValueError("a training run needs its data and out folders")
         self.info = info or DistInfo()
-        if config.threads:
-            torch.set_num_threads(config.threads)
+        set_threads(config.threads, config.deterministic)
         self.data = LatentDataset(config.data)
         base = DIT_PRESETS[config.model]
         self.model_config = DiTConfig(
@@ -427,7 +428,11 @@ class DiTTrainer:
         early at a step boundary, with a checkpoint of that step and no `OUT/model`."""
         result = TrainResult()
         cfg = self.config
-        writer = summary_writer(self.out / "logs") if self.info.main else None
+        writer = (
+            summary_writer(self.out / "logs", purge_step=self.step + 1 if self.step else None)
+            if self.info.main
+            else None
+        )
         stream = self.batches()
         while self.step < cfg.steps:
             log = self.train_step([next(stream) for _ in range(cfg.grad_accum)])

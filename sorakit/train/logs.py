@@ -8,11 +8,13 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 
-def summary_writer(folder: Path):
-    """A TensorBoard SummaryWriter for `folder`, or None (with one warning) without TensorBoard."""
+def summary_writer(folder: Path, purge_step: int | None = None):
+    """A TensorBoard SummaryWriter for `folder`, or None (with one warning) without TensorBoard.
+    `purge_step`, on a resume: the logs of that step and later, written after the checkpoint
+    resumed from, are dropped, so no step appears twice."""
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         logger.warning("tensorboard is not installed; no TensorBoard logs")
         return None
-    return SummaryWriter(str(folder))
+    return SummaryWriter(str(folder), purge_step=purge_step)

@@ -36,6 +36,7 @@ from sorakit.train.checkpoint import (
 from sorakit.train.logs import summary_writer
 from sorakit.train.losses import edge_l1, hinge_discriminator, hinge_generator, psnr, ssim
 from sorakit.train.presets import from_preset
+from sorakit.train.runtime import set_threads
 from sorakit.train.schedule import check_decay, learning_rate
 from sorakit.train.stop import StopOnSignal
 
@@ -78,6 +79,7 @@ class TrainVAEConfig:
     seed: int = 0
     num_workers: int = 0
     threads: int | None = None  # torch intra-op threads; None keeps torch's default
+    deterministic: bool = False  # one thread, deterministic kernels: bit-identical runs
     init: str | None = None  # a VAE folder to start from (same architecture)
     # Train the decoder alone: the encoder and the latent normalisation stay as `init` has them,
     # so the latent space, and every transformer trained on it, stays valid.
@@ -150,8 +152,7 @@ class VAETrainer:
         self.config = config
         if not config.manifest or not config.out:
             raise ValueError("a training run needs its manifest and out folders")
-        if config.threads:
-            torch.set_num_threads(config.threads)
+        set_threads(config.threads, config.deterministic)
         torch.manual_seed(config.seed)
         np.random.seed(config.seed)
         self.model = _initial_model(config)
@@ -285,7 +286,7 @@ class VAETrainer:
         """Train to `config.steps` and save `OUT/model`; with `stop`, a signal ends the run
         early at a step boundary, with a checkpoint of that step and no `OUT/model`."""
         result = TrainResult()
-        writer = summary_writer(self.out / "logs")
+        writer = summary_writer(self.out / "logs", self.step + 1 if self.step else None)
         for batch in self.batches():
             if self.step >= self.config.steps:
                 break

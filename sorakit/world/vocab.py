@@ -56,6 +56,7 @@ COUNT_WORDS: dict[int, tuple[str, ...]] = {
     3: ("three",),
     4: ("four",),
 }
+MAX_OBJECTS = max(COUNT_WORDS)  # the most objects a world scene holds
 RELATION_WORDS: dict[str, tuple[str, ...]] = {
     "left of": ("left of", "to the left of"),
     "right of": ("right of", "to the right of"),
