@@ -215,3 +215,39 @@ def test_two_processes_match_one(tmp_path, mode):
     assert a.resume() and b.resume() and a.step == b.step == 4
     torch.testing.assert_close(_params(b.model), _params(a.model), atol=2e-5, rtol=1e-4)
     torch.testing.assert_close(_params(b.ema), _params(a.ema), atol=2e-5, rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_deterministic_runs_are_bit_identical(cache, tmp_path):
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    try:
+        common = dict(data=str(cache), steps=3, batch_size=2, deterministic=True)
+        a = DiTTrainer(make_config("tiny", out=str(tmp_path / "a"), **common))
+        a.run()
+        assert torch.get_num_threads() == 1 and torch.are_deterministic_algorithms_enabled()
+        b = DiTTrainer(make_config("tiny", out=str(tmp_path / "b"), **common))
+        b.run()
+        torch.testing.assert_close(_params(a.model), _params(b.model), rtol=0, atol=0)
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+
+
+def test_a_resume_drops_the_logs_written_after_its_checkpoint(cache, tmp_path):
+    import shutil
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    common = dict(data=str(cache), out=str(tmp_path), steps=4, checkpoint_every=2, batch_size=2)
+    DiTTrainer(make_config("tiny", **common)).run()
+    # As if the run died after logging steps 3 and 4 but before checkpointing step 4.
+    latest = sorted((tmp_path / "checkpoints").iterdir())[-1]
+    assert latest.name == "step-0000004"
+    shutil.rmtree(latest)
+    resumed = DiTTrainer(make_config("tiny", **common))
+    assert resumed.resume() and resumed.step == 2
+    resumed.run()
+    assert len(list((tmp_path / "logs").glob("events.*"))) == 2  # one file a run
+    logs = EventAccumulator(str(tmp_path / "logs"))  # reads them as TensorBoard does
+    logs.Reload()
+    assert [e.step for e in logs.Scalars("train/loss")] == [1, 2, 3, 4]

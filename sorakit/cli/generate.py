@@ -30,6 +30,33 @@ def _describe_input(frames, fps: float | None, what: str, settings) -> None:
              f"change), so its {len(frames)} frames become {kept}")  # fmt: skip
 
 
+def _read_inputs(image, video, connect, plan) -> tuple[dict, list]:
+    """The request's input fields from the files given, and (frames, fps, what) of each image
+    or video, to describe what generation changes of it."""
+    from sorakit.data.safe_read import SCALED_INPUT
+    from sorakit.planner import PlanError, load_plan
+
+    inputs, given = {}, []
+    if image is not None:
+        frames_in, _ = read_media(image, "image", SCALED_INPUT)
+        inputs["image"] = frames_in[0]
+        given.append((frames_in[:1], None, "image"))
+    if video is not None:
+        inputs["video"], inputs["video_fps"] = read_media(video, "video", SCALED_INPUT)
+        given.append((inputs["video"], inputs["video_fps"], "video"))
+    if connect:
+        names = ("first video", "second video")
+        clips = [read_media(p, w, SCALED_INPUT) for p, w in zip(connect, names, strict=True)]
+        inputs["connect"] = tuple(clips)
+        given += [(f, r, w) for (f, r), w in zip(clips, names, strict=True)]
+    if plan is not None:
+        try:
+            inputs["plan"] = load_plan(plan)
+        except PlanError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return inputs, given
+
+
 def _written(paths) -> str:
     return str(paths[0]) if len(paths) == 1 else f"{paths[0]} ... {paths[-1]} ({len(paths)} files)"
 
@@ -101,12 +128,22 @@ def generate(
 
     A planned video is saved with its plan beside it (NAME.plan.json).
     """
-    from sorakit.data.safe_read import SCALED_INPUT
     from sorakit.pipeline import GenerationError, GenerationRequest, TextToVideoPipeline
     from sorakit.pipeline.request import unknown_words
-    from sorakit.planner import PlanError, load_plan, save_plan
+    from sorakit.planner import save_plan
 
     check_output(out)
+    inputs, given = _read_inputs(image, video, connect, plan)
+    try:  # contradictions are refused before the model loads
+        request = GenerationRequest(
+            prompt=prompt, negative_prompt=negative, seed=seed, width=width, height=height,
+            frames=frames, fps=fps, steps=steps, guidance=guidance,
+            guidance_interval=parse_interval(guidance_interval), shape_contrast=shape_contrast,
+            sampler=sampler, extend=extend, strength=strength, loop=loop, planning=planning,
+            spatial_refiner=spatial, temporal_refiner=temporal, **inputs,
+        )  # fmt: skip
+    except GenerationError as exc:
+        raise typer.BadParameter(str(exc)) from None
     try:
         pipe = TextToVideoPipeline.from_pretrained(model)
     except (GenerationError, ValueError, OSError) as exc:
@@ -121,32 +158,7 @@ def generate(
     if cut is not None:
         note(f"the prompt is longer than the model reads ({pipe.text_encoder.max_length} "
              f"tokens): it is cut after {cut!r}")  # fmt: skip
-    inputs, given = {}, []  # given: (frames, fps, what) of each input, to describe
-    if image is not None:
-        frames_in, _ = read_media(image, "image", SCALED_INPUT)
-        inputs["image"] = frames_in[0]
-        given.append((frames_in[:1], None, "image"))
-    if video is not None:
-        inputs["video"], inputs["video_fps"] = read_media(video, "video", SCALED_INPUT)
-        given.append((inputs["video"], inputs["video_fps"], "video"))
-    if connect:
-        names = ("first video", "second video")
-        clips = [read_media(p, w, SCALED_INPUT) for p, w in zip(connect, names, strict=True)]
-        inputs["connect"] = tuple(clips)
-        given += [(f, r, w) for (f, r), w in zip(clips, names, strict=True)]
-    if plan is not None:
-        try:
-            inputs["plan"] = load_plan(plan)
-        except PlanError as exc:
-            raise typer.BadParameter(str(exc)) from None
     try:
-        request = GenerationRequest(
-            prompt=prompt, negative_prompt=negative, seed=seed, width=width, height=height,
-            frames=frames, fps=fps, steps=steps, guidance=guidance,
-            guidance_interval=parse_interval(guidance_interval), shape_contrast=shape_contrast,
-            sampler=sampler, extend=extend, strength=strength, loop=loop, planning=planning,
-            spatial_refiner=spatial, temporal_refiner=temporal, **inputs,
-        )  # fmt: skip
         settings = pipe.settings(request)
         for frames_in, rate, what in given:
             _describe_input(frames_in, rate, what, settings)
@@ -171,6 +183,7 @@ def _refine_command(kind: str, video: Path, out: Path, prompt: str, model: Path 
     from sorakit.planner import PlanError, load_plan
 
     check_output(out)
+    frames, fps = read_media(video, "video", REFINE_INPUT)
     try:
         pipe = TextToVideoPipeline.from_pretrained(model)
     except (GenerationError, ValueError, OSError) as exc:
@@ -185,7 +198,6 @@ def _refine_command(kind: str, video: Path, out: Path, prompt: str, model: Path 
             layout = load_plan(plan)
         except PlanError as exc:
             raise typer.BadParameter(str(exc)) from None
-    frames, fps = read_media(video, "video", REFINE_INPUT)
     try:
         with progress_bar() as bar:
             task = bar.add_task(f"{kind} refiner", total=pipe.config.refiner_steps)

@@ -70,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         print("error: interrupted", file=sys.stderr)
         return 130
     except _CLICK_ERRORS as exc:  # a bad option, argument or input: the user's to fix
-        print(f"error: {_one_line(exc.format_message())}", file=sys.stderr)
+        # A BadParameter raised without an option names none: drop click's empty lead-in.
+        message = _one_line(exc.format_message()).removeprefix("Invalid value: ")
+        print(f"error: {message}", file=sys.stderr)
         return 2
     except MemoryError:
         print("error: out of memory; try a smaller size or fewer frames", file=sys.stderr)

@@ -168,8 +168,8 @@ def reconstruct(
     from sorakit.train.losses import psnr
 
     check_output(out, (".mp4", ".png"))
-    vae = _load_vae(model)
     clip, fps = read_media(video, "video", RECONSTRUCT_INPUT)
+    vae = _load_vae(model)
     frames = _crop_to_valid(clip, vae.config)
     if frames.shape != clip.shape:
         kept = f"{frames.shape[2]}x{frames.shape[1]}, {len(frames)} frames"

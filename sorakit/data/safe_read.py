@@ -28,16 +28,12 @@ class InputLimit:
     max_pixels: int
     max_total: int
 
-    def describe(self) -> str:
-        side = int(self.max_pixels**0.5)
-        return f"{side}x{side} a frame, {self.max_total // self.max_pixels} such frames in all"
-
 
 # Inputs that are scaled to the model's size first (generate --image/--video/--connect).
 SCALED_INPUT = InputLimit(4096 * 4096, 1 << 28)
 # Inputs processed at their own size: the VAE round trip, and the cascade's refiners (whose
 # output must fit the default model's 512-pixel side and whose attention spans every frame).
-RECONSTRUCT_INPUT = InputLimit(1024 * 1024, 1024 * 1024 * 33)
+RECONSTRUCT_INPUT = InputLimit(1024 * 1024, 1024 * 1024 * 17)
 REFINE_INPUT = InputLimit(256 * 256, 256 * 256 * 17)
 DECODE_TIMEOUT_S = 600
 

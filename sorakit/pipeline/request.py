@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import numbers
 import re
 from dataclasses import dataclass, fields
 from typing import Any
@@ -119,20 +120,24 @@ _INTS = ("width", "height", "frames", "steps")
 _FLOATS = ("fps", "guidance", "shape_contrast", "strength", "video_fps")
 
 
+def _integer(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _check_numbers(r: GenerationRequest) -> None:
     """Every number a number of its kind, finite: NaN guidance once made a black video."""
-    if isinstance(r.seed, bool) or not isinstance(r.seed, int) or not 0 <= r.seed < MAX_SEED:
+    if not _integer(r.seed) or not 0 <= r.seed < MAX_SEED:
         raise GenerationError(f"seed must be an integer in [0, 2^63), got {r.seed!r}")
     for name in _INTS:
         value = getattr(r, name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        if value is not None and not _integer(value):
             raise GenerationError(f"{name} must be an integer, got {value!r}")
     floats = [(name, getattr(r, name)) for name in _FLOATS]
     floats += [("guidance_interval", v) for v in r.guidance_interval or ()]
     for name, value in floats:
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise GenerationError(f"{name} must be a number, got {value!r}")
         if not math.isfinite(value):
             raise GenerationError(f"{name} must be a finite number, got {value}")
