@@ -58,13 +58,16 @@ class Bucket:
 
 # Sizes are (height, width). Frame counts are 1 + 8k so a causal video VAE with 4x or 8x
 # temporal compression sees whole latent frames; 1 is for images.
+_SIZES_64 = ((64, 64), (48, 64), (64, 48), (40, 72), (72, 40))
+_SIZES_128 = ((128, 128), (96, 128), (128, 96), (72, 128), (128, 72))
+_FRAMES = (1, 9, 17, 33)
 PRESETS: dict[str, tuple[tuple[tuple[int, int], ...], tuple[int, ...]]] = {
-    "world64": (((64, 64), (48, 64), (64, 48), (40, 72), (72, 40)), (1, 9, 17, 33)),
-    "world128": (((128, 128), (96, 128), (128, 96), (72, 128), (128, 72)), (1, 9, 17, 33)),
+    "world64": (_SIZES_64, _FRAMES),
+    "world128": (_SIZES_128, _FRAMES),
+    # Both scales: each clip keeps the scale nearest its own (`BucketConfig.assign`), so a
+    # decoder can learn 128 px outlines without 64 px clips being blown up to 128.
+    "world-multi": (_SIZES_64 + _SIZES_128, _FRAMES),
 }
-# Both scales: each clip keeps the scale nearest its own (`BucketConfig.assign`), so a decoder
-# can learn 128 px outlines without 64 px clips being blown up to 128.
-PRESETS["world-multi"] = (PRESETS["world64"][0] + PRESETS["world128"][0], PRESETS["world64"][1])
 
 
 @dataclass(frozen=True)

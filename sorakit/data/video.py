@@ -64,9 +64,10 @@ def _check_file(path: Path) -> None:
 def check_frame_size(path: Path, width: int, height: int, max_pixels: int | None) -> None:
     """VideoReadError naming the limit when a frame holds more than `max_pixels` pixels."""
     if max_pixels is not None and width * height > max_pixels:
+        side = int(max_pixels**0.5)
         raise VideoReadError(
-            f"{path}: {width}x{height} is {width * height / 1e6:.1f} megapixels a frame; "
-            f"the most read here is {max_pixels / 1e6:.1f} megapixels"
+            f"{path}: {width}x{height} is {width * height / 1e6:.3g} megapixels a frame; "
+            f"the most read here is {max_pixels / 1e6:.3g} ({side}x{side})"
         )
 
 
@@ -139,6 +140,13 @@ def _decode_frames(
         yield t, frame.to_ndarray(format="rgb24")
 
 
+def _too_many(path: Path, max_total: int, frames: int, width: int, height: int) -> str:
+    return (
+        f"{path}: {frames} frames of {width}x{height} is more than the "
+        f"{max_total / 1e6:.3g} megapixels in all read here; use a shorter or smaller clip"
+    )
+
+
 def read_video(
     path: str | os.PathLike,
     start: float = 0.0,
@@ -163,14 +171,15 @@ def read_video(
             stream, fps = _video_stream(container, path)
             size = stream.codec_context.width, stream.codec_context.height
             check_frame_size(path, *size, max_pixels)
+            if max_total is not None and stream.frames * size[0] * size[1] > max_total:
+                # From the header; a header that lies is caught frame by frame below.
+                raise VideoReadError(_too_many(path, max_total, stream.frames, *size))
             for t, rgb in _decode_frames(container, start, end):
                 check_frame_size(path, rgb.shape[1], rgb.shape[0], max_pixels)
                 total += rgb.shape[0] * rgb.shape[1]
                 if max_total is not None and total > max_total:
                     raise VideoReadError(
-                        f"{path}: more than {max_total / 1e6:.0f} megapixels in all "
-                        f"({len(frames) + 1} frames of {rgb.shape[1]}x{rgb.shape[0]} and more); "
-                        "use a shorter or smaller clip"
+                        _too_many(path, max_total, len(frames) + 1, rgb.shape[1], rgb.shape[0])
                     )
                 times.append(t)
                 frames.append(rgb)
