@@ -15,6 +15,7 @@ from sorakit.cli.data import (
     parse_interval,
     progress_bar,
 )
+from sorakit.cli.inputs import finite
 
 eval_app = typer.Typer(
     help="Evaluation: layout, counting, binding and physics fidelity as exact numbers.",
@@ -49,7 +50,9 @@ def world(
         "ceiling of a model on that latent space).",
     ),
     steps: int = typer.Option(None, "--steps", min=1, help="Sampler steps for a model."),
-    guidance: float = typer.Option(None, "--guidance", help="Guidance scale for a model."),
+    guidance: float = typer.Option(
+        None, "--guidance", help="Guidance scale for a model.", callback=finite
+    ),
     guidance_interval: str = GUIDANCE_INTERVAL_OPTION,
     shape_contrast: float = SHAPE_CONTRAST_OPTION,
     planning: bool = typer.Option(

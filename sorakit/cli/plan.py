@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from sorakit.cli.data import console
+from sorakit.cli.inputs import finite
 
 
 def plan(
@@ -14,7 +15,9 @@ def plan(
     out: Path = typer.Option(None, "--out", help="Write the plan here (JSON); default: print."),
     width: int = typer.Option(64, "--width", help="Canvas width in pixels."),
     height: int = typer.Option(64, "--height", help="Canvas height in pixels."),
-    fps: float = typer.Option(8.0, "--fps", help="Frame rate of the simulated boxes."),
+    fps: float = typer.Option(
+        8.0, "--fps", help="Frame rate of the simulated boxes.", callback=finite
+    ),
     frames: int = typer.Option(17, "--frames", min=1, help="Number of frames."),
     seed: int = typer.Option(0, "--seed", help="Chooses the layout among the valid ones."),
     text_encoder: str = typer.Option(

@@ -15,6 +15,7 @@ from sorakit.cli.data import (
     progress_bar,
     report_stopped_early,
 )
+from sorakit.cli.inputs import finite
 
 
 def preprocess(
@@ -28,7 +29,10 @@ def preprocess(
         "world64", "--buckets", help="Size buckets: world64, world128, world-multi."
     ),
     fps: float = typer.Option(
-        None, "--fps", help="Resample every clip to this rate (default: keep each clip's own)."
+        None,
+        "--fps",
+        help="Resample every clip to this rate (default: keep each clip's own).",
+        callback=finite,
     ),
     refiner: str = typer.Option(
         None,
@@ -91,7 +95,7 @@ def train(
     pack_tokens: int = typer.Option(
         None, "--pack-tokens", min=1, help="Pack clips of any size into sequences of N tokens."
     ),
-    lr: float = typer.Option(None, "--lr", help="AdamW learning rate."),
+    lr: float = typer.Option(None, "--lr", help="AdamW learning rate.", callback=finite),
     warmup: int = WARMUP_OPTION,
     lr_decay: str = LR_DECAY_OPTION,
     stop_after: int = STOP_AFTER_OPTION,
@@ -124,6 +128,7 @@ def train(
         max=1.0,
         help="Chance a clip trains without its layout, so one model serves text-only and "
         "planned generation.",
+        callback=finite,
     ),
     object_weight: float = typer.Option(
         None,
@@ -132,6 +137,7 @@ def train(
         help="Loss weight added to tokens that objects cover (by the clip's annotation; layout "
         "models and refiners alike): 4 makes a fully covered token count five times; 0 "
         "(default) weighs every token alike.",
+        callback=finite,
     ),
     input_pool: float = typer.Option(
         None,
@@ -141,6 +147,7 @@ def train(
         help="Layout refiners: chance a clip keeping its layout has its base latent blurred "
         "(averaged over 4x4 latent cells) before its noise, as a half-size base blurs small "
         "shapes: the refiner learns them from the plan. 0 (default): the exact input always.",
+        callback=finite,
     ),
     resume: bool = typer.Option(
         True, "--resume/--no-resume", help="Continue from the newest complete checkpoint."
@@ -221,9 +228,13 @@ def build_model(
     width: int = typer.Option(64, "--width", help="Default width of generate."),
     height: int = typer.Option(64, "--height", help="Default height of generate."),
     frames: int = typer.Option(17, "--frames", help="Default frame count of generate."),
-    fps: float = typer.Option(8.0, "--fps", help="Default frame rate of generate."),
+    fps: float = typer.Option(
+        8.0, "--fps", help="Default frame rate of generate.", callback=finite
+    ),
     steps: int = typer.Option(30, "--steps", help="Default sampler steps."),
-    guidance: float = typer.Option(4.0, "--guidance", help="Default guidance scale."),
+    guidance: float = typer.Option(
+        4.0, "--guidance", help="Default guidance scale.", callback=finite
+    ),
     guidance_interval: str = typer.Option(
         "0,1", "--guidance-interval", help="Default guidance interval LO,HI (generate --help)."
     ),
@@ -237,6 +248,7 @@ def build_model(
         "--shape-contrast",
         min=0.0,
         help="Default shape contrast of planned generation (generate --help); 0: off.",
+        callback=finite,
     ),
     shape_contrast_interval: str = typer.Option(
         "0,1",

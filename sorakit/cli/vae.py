@@ -14,7 +14,7 @@ from sorakit.cli.data import (
     progress_bar,
     report_stopped_early,
 )
-from sorakit.cli.inputs import check_output, note, read_media
+from sorakit.cli.inputs import check_output, finite, note, read_media
 
 
 def train_vae(
@@ -40,7 +40,7 @@ def train_vae(
     ),
     steps: int = typer.Option(None, "--steps", min=1, help="Total optimizer steps."),
     batch_size: int = typer.Option(None, "--batch-size", min=1),
-    lr: float = typer.Option(None, "--lr", help="AdamW learning rate."),
+    lr: float = typer.Option(None, "--lr", help="AdamW learning rate.", callback=finite),
     warmup: int = WARMUP_OPTION,
     lr_decay: str = LR_DECAY_OPTION,
     stop_after: int = STOP_AFTER_OPTION,
@@ -50,8 +50,11 @@ def train_vae(
         min=0.0,
         help="Weight of the L1 between the spatial gradients of output and input (sharp "
         "outlines of small objects); 0 off.",
+        callback=finite,
     ),
-    adv_weight: float = typer.Option(None, "--adv-weight", help="3D patch GAN loss weight; 0 off."),
+    adv_weight: float = typer.Option(
+        None, "--adv-weight", help="3D patch GAN loss weight; 0 off.", callback=finite
+    ),
     adv_start: int = typer.Option(None, "--adv-start", help="Step at which the GAN loss starts."),
     val_manifest: Path = typer.Option(
         None, "--val-manifest", help="Clips for validation PSNR and side-by-side reconstructions."
