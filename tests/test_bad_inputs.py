@@ -117,6 +117,20 @@ def test_numeric_options(capsys, tiny_model, tmp_path, extra, names):
                           *FAST, *extra], tmp_path, names)  # fmt: skip
 
 
+OTHER_COMMANDS = [
+    (["train", "--data", "d", "--out", "o", "--lr", "nan"], "--lr"),
+    (["train-vae", "--manifest", "m", "--out", "o", "--edge-weight", "inf"], "--edge-weight"),
+    (["plan", "a red ball", "--fps", "inf"], "--fps"),
+    (["eval", "world", "--model", "groundtruth", "--guidance", "nan"], "--guidance"),
+    (["build-model", "--vae", "v", "--transformer", "t", "--out", "o", "--fps", "nan"], "--fps"),
+]
+
+
+@pytest.mark.parametrize("args,names", OTHER_COMMANDS, ids=[a[0] for a, _ in OTHER_COMMANDS])
+def test_float_options_of_other_commands(capsys, tmp_path, args, names):
+    expect_error(capsys, args, tmp_path, names)
+
+
 def test_strength_nan_and_out_of_range(capsys, tiny_model, media, tmp_path):
     for value, names in (("nan", "--strength"), ("1.5", "strength")):
         expect_error(capsys, ["generate", "a ball", "--out", tmp_path / "x.mp4", "--model",
