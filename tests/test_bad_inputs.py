@@ -149,13 +149,13 @@ def test_prompts_without_words(capsys, tiny_model, tmp_path, prompt, names):
 
 
 def test_a_long_prompt_says_where_it_is_cut(capsys, tiny_model, tmp_path):
-    words = " ".join(f"word{i}" for i in range(2000))
-    code, _ = run(capsys, ["generate", f"a red ball {words}", "--out", tmp_path / "x.mp4",
-                           "--model", tiny_model, *FAST], tmp_path)  # fmt: skip
-    assert code == 0
-    main(["generate", f"a red ball {words}", "--out", str(tmp_path / "y.mp4"),
-          "--model", str(tiny_model), *FAST])  # fmt: skip
-    assert "cut after" in capsys.readouterr().err
+    # One token a word: 4 + 26 words fill the 30 places between [CLS] and [SEP].
+    words = " ".join(["slowly", "again"] * 20)
+    before = _files(tmp_path)
+    code = main(["generate", f"a red ball falls {words}", "--out", str(tmp_path / "x.mp4"),
+                 "--model", str(tiny_model), *FAST])  # fmt: skip
+    assert code == 0 and (tmp_path / "x.mp4") in _files(tmp_path) - before
+    assert "cut after 'again'" in capsys.readouterr().err
 
 
 # --- outputs: checked before any work ---

