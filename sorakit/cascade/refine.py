@@ -41,9 +41,10 @@ def run_refiner(
     """
     if not model.config.cond_channels:
         raise ValueError("this transformer is not a refiner (it reads no base latent)")
-    g = torch.Generator().manual_seed(seed)
-    noisy = interpolate(cond, torch.randn(cond.shape, generator=g), aug)
-    noise = torch.randn(cond.shape, generator=g)
+    # The generator on the input's device: a seed gives the same video on one kind of device.
+    g = torch.Generator(device=cond.device).manual_seed(seed)
+    noisy = interpolate(cond, torch.randn(cond.shape, generator=g, device=cond.device), aug)
+    noise = torch.randn(cond.shape, generator=g, device=cond.device)
     return generate_latents(
         model, noise, texts, uncond, fps, steps=steps, guidance=guidance, cond=noisy, aug=aug,
         init=cond if strength < 1 else None, strength=strength, layout=layout, on_step=on_step,

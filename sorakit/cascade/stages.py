@@ -84,7 +84,7 @@ def run_stage(
     layout = None
     if plan is not None and refiner.config.layout_channels:
         fmt = refiner.config.layout_format
-        layout = plan_layout(plan, fmt, cond.shape[2:], fps, vae.temporal_factor)
+        layout = plan_layout(plan, fmt, cond.shape[2:], fps, vae.temporal_factor).to(cond.device)
     # No guidance: the input already carries the content, and one pass per step keeps the
     # refiners cheap.
     return run_refiner(refiner, cond, text, [], fps, steps=steps, guidance=1.0, aug=aug,

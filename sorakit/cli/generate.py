@@ -13,7 +13,15 @@ from sorakit.cli.data import (
     parse_interval,
     progress_bar,
 )
-from sorakit.cli.inputs import check_output, finite, note, read_media
+from sorakit.cli.inputs import (
+    DEVICE_OPTION,
+    DTYPE_OPTION,
+    check_output,
+    device_and_dtype,
+    finite,
+    note,
+    read_media,
+)
 
 
 def _describe_input(frames, fps: float | None, what: str, settings) -> None:
@@ -65,6 +73,8 @@ def generate(
     prompt: str = typer.Argument(..., help="What to show, e.g. 'a red ball falls and bounces'."),
     out: Path = typer.Option(..., "--out", help="Output: .mp4, .gif or .png (+ a .json sidecar)."),
     model: Path = typer.Option(None, "--model", help="A model folder; default: the shipped one."),
+    device: str = DEVICE_OPTION,
+    dtype: str = DTYPE_OPTION,
     seed: int = typer.Option(0, "--seed", min=0, max=2**63 - 1, help="Same seed, same video."),
     width: int = typer.Option(None, "--width", help="Pixels; a multiple of the model's step."),
     height: int = typer.Option(None, "--height"),
@@ -133,6 +143,7 @@ def generate(
     from sorakit.planner import save_plan
 
     check_output(out)
+    device, dtype = device_and_dtype(device, dtype)
     inputs, given = _read_inputs(image, video, connect, plan)
     try:  # contradictions are refused before the model loads
         request = GenerationRequest(
@@ -145,7 +156,7 @@ def generate(
     except GenerationError as exc:
         raise typer.BadParameter(str(exc)) from None
     try:
-        pipe = TextToVideoPipeline.from_pretrained(model)
+        pipe = TextToVideoPipeline.from_pretrained(model, device, dtype)
     except (GenerationError, ValueError, OSError) as exc:
         raise typer.BadParameter(f"cannot load the model: {exc}") from None
     unknown = unknown_words(prompt, pipe.config.vocabulary)
@@ -177,15 +188,16 @@ def generate(
 
 
 def _refine_command(kind: str, video: Path, out: Path, prompt: str, model: Path | None,
-                    seed: int, plan: Path | None) -> None:  # fmt: skip
+                    seed: int, plan: Path | None, device: str, dtype: str) -> None:  # fmt: skip
     from sorakit.data.safe_read import REFINE_INPUT
     from sorakit.pipeline import GenerationError, TextToVideoPipeline
     from sorakit.planner import PlanError, load_plan
 
     check_output(out)
+    device, dtype = device_and_dtype(device, dtype)
     frames, fps = read_media(video, "video", REFINE_INPUT)
     try:
-        pipe = TextToVideoPipeline.from_pretrained(model)
+        pipe = TextToVideoPipeline.from_pretrained(model, device, dtype)
     except (GenerationError, ValueError, OSError) as exc:
         raise typer.BadParameter(f"cannot load the model: {exc}") from None
     if kind not in pipe.refiners:
@@ -222,12 +234,14 @@ def upscale(
     out: Path = typer.Option(..., "--out", help="Output: .mp4, .gif or .png."),
     prompt: str = typer.Option("", "--prompt", help="What the video shows (helps the refiner)."),
     model: Path = typer.Option(None, "--model", help="A model folder with a spatial refiner."),
+    device: str = DEVICE_OPTION,
+    dtype: str = DTYPE_OPTION,
     seed: int = typer.Option(0, "--seed"),
     plan: Path = _REFINE_PLAN,
 ) -> None:
     """Twice the width and height, with the cascade's spatial refiner (any video: the refiner
     is the cascade stage run alone)."""
-    _refine_command("spatial", video, out, prompt, model, seed, plan)
+    _refine_command("spatial", video, out, prompt, model, seed, plan, device, dtype)
 
 
 def interpolate(
@@ -235,9 +249,11 @@ def interpolate(
     out: Path = typer.Option(..., "--out", help="Output: .mp4, .gif or .png."),
     prompt: str = typer.Option("", "--prompt", help="What the video shows (helps the refiner)."),
     model: Path = typer.Option(None, "--model", help="A model folder with a temporal refiner."),
+    device: str = DEVICE_OPTION,
+    dtype: str = DTYPE_OPTION,
     seed: int = typer.Option(0, "--seed"),
     plan: Path = _REFINE_PLAN,
 ) -> None:
     """Twice the frame rate (new frames between the given ones), with the cascade's temporal
     refiner."""
-    _refine_command("temporal", video, out, prompt, model, seed, plan)
+    _refine_command("temporal", video, out, prompt, model, seed, plan, device, dtype)

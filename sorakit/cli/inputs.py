@@ -43,6 +43,31 @@ def check_output(out: Path, suffixes: tuple[str, ...] = MEDIA_OUTPUTS) -> None:
         ) from None
 
 
+DEVICE_OPTION = typer.Option(
+    "cpu",
+    "--device",
+    help="auto (CUDA, then MPS, then the CPU), cpu, cuda, cuda:N or mps. A seed gives the same "
+    "video on the same kind of device.",
+)
+DTYPE_OPTION = typer.Option(
+    "fp32",
+    "--dtype",
+    help="Compute precision: fp32, bf16 or fp16 (autocast; weights stay fp32). bf16 is fast on "
+    "GPUs and on CPUs with bf16 units (AMX), slow on CPUs that emulate it.",
+)
+
+
+def device_and_dtype(device: str, dtype: str):
+    """`--device` and `--dtype` resolved, or one clear error naming the option."""
+    from sorakit.device import resolve_device, resolve_dtype
+
+    try:
+        return resolve_device(device), resolve_dtype(dtype)
+    except ValueError as exc:
+        option = "'--device'" if "device" in str(exc) else "'--dtype'"
+        raise typer.BadParameter(str(exc), param_hint=option) from None
+
+
 def finite(value: float | None) -> float | None:
     """A typer callback: NaN and infinity are refused where they are typed."""
     if value is not None and not math.isfinite(value):

@@ -14,7 +14,15 @@ from sorakit.cli.data import (
     progress_bar,
     report_stopped_early,
 )
-from sorakit.cli.inputs import check_output, finite, note, read_media
+from sorakit.cli.inputs import (
+    DEVICE_OPTION,
+    DTYPE_OPTION,
+    check_output,
+    device_and_dtype,
+    finite,
+    note,
+    read_media,
+)
 
 
 def train_vae(
@@ -158,6 +166,8 @@ def reconstruct(
     video: Path = typer.Argument(..., help="Any video or image."),
     out: Path = typer.Option(..., "--out", help="Output .mp4 (or .png for an image)."),
     model: Path = typer.Option(None, "--model", help=VAE_HELP),
+    device: str = DEVICE_OPTION,
+    dtype: str = DTYPE_OPTION,
     chunk: int = typer.Option(2, "--chunk", min=1, help="Latent frames per chunk (memory)."),
 ) -> None:
     """Encode and decode a video at its own size and frame rate (cropped to the nearest size the
@@ -167,12 +177,14 @@ def reconstruct(
     from sorakit.data.safe_read import RECONSTRUCT_INPUT
     from sorakit.data.transforms import from_model_tensor, to_model_tensor
     from sorakit.data.video import write_video
+    from sorakit.device import autocast
     from sorakit.fileio import atomic_write
     from sorakit.train.losses import psnr
 
     check_output(out, (".mp4", ".png"))
+    device, dtype = device_and_dtype(device, dtype)
     clip, fps = read_media(video, "video", RECONSTRUCT_INPUT)
-    vae = _load_vae(model)
+    vae = _load_vae(model).to(device)
     frames = _crop_to_valid(clip, vae.config)
     if frames.shape != clip.shape:
         kept = f"{frames.shape[2]}x{frames.shape[1]}, {len(frames)} frames"
@@ -181,10 +193,10 @@ def reconstruct(
     if out.suffix.lower() == ".png" and len(frames) > 1:
         raise typer.BadParameter(f"{video} has {len(frames)} frames: write an .mp4",
                                  param_hint="'--out'")  # fmt: skip
-    x = to_model_tensor(torch.from_numpy(frames))[None]
-    with torch.no_grad():
-        recon = vae.decode(vae.encode(x, chunk=chunk), chunk=chunk).clamp(-1, 1)
-    result = from_model_tensor(recon[0]).numpy()
+    x = to_model_tensor(torch.from_numpy(frames))[None].to(device)
+    with torch.no_grad(), autocast(device, dtype):
+        recon = vae.decode(vae.encode(x, chunk=chunk), chunk=chunk).clamp(-1, 1).float()
+    result = from_model_tensor(recon[0].cpu()).numpy()
     atomic_write(out, lambda p: write_video(p, result, fps or 8.0))
     console.print(
         f"{frames.shape[2]}x{frames.shape[1]}, {frames.shape[0]} frames: "

@@ -104,6 +104,7 @@ def generate_latents(
         shift = shift_for_tokens(grid[0] * grid[1] * grid[2])
     times = time_grid(steps, shift, strength)
     keep = torch.zeros(frames, dtype=torch.bool) if given_frames is None else given_frames
+    keep = keep.to(noise.device)
     keep5 = keep[None, None, :, None, None]
     x = noise if init is None else interpolate(init, noise, times[0])
     if given is not None:
@@ -122,7 +123,7 @@ def generate_latents(
     def velocity(x_t: Tensor, t: Tensor) -> Tensor:
         if given is not None:
             x_t = torch.where(keep5, given, x_t)
-        t_frames = torch.where(keep, torch.zeros(()), t.float())
+        t_frames = torch.where(keep, 0.0, t.float().to(keep.device))
         guide = guided and guides_at(float(t), guidance_interval)
         contrast_now = contrasted and guides_at(float(t), contrast_interval)
         run = [passes[0]] + ([passes[1]] if guide else []) + ([passes[-1]] if contrast_now else [])
@@ -131,14 +132,14 @@ def generate_latents(
             for txts, lays in run
             for r, txt, lay, c in zip(x_t, txts, lays, conds, strict=True)
         ]
-        batch = stack(samples, cfg.patch_size, cfg.ref_fps)
+        batch = stack(samples, cfg.patch_size, cfg.ref_fps).to(x_t.device)
         v = torch.stack(to_latents(batch, model(batch).float(), cfg.patch_size)).split(b)
         out = classifier_free_guidance(v[0], v[1], guidance) if guide else v[0]
         if contrast_now:
             out = contrast_guidance(out, v[0], v[-1], contrast)
         if on_step is not None:
             on_step()
-        return torch.where(keep5, torch.zeros(()), out)  # given frames do not move
+        return torch.where(keep5, 0.0, out)  # given frames do not move
 
     out = SAMPLERS[sampler](velocity, x, times)
     return out if given is None else torch.where(keep5, given, out)

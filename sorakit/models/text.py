@@ -151,6 +151,10 @@ class TextEncoder:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
+    def to(self, device: torch.device | str) -> TextEncoder:
+        self.model.to(device)
+        return self
+
     @torch.no_grad()
     def encode(self, captions: list[str]) -> tuple[Tensor, Tensor]:
         """Last hidden states (B, L, dim) float32 and mask (B, L) bool (True on real tokens),

@@ -13,7 +13,7 @@ Two ways to batch clips of different shapes:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import torch
 from einops import rearrange
@@ -97,6 +97,15 @@ class TokenBatch:
         """Whether attention needs a mask (packing or padding); a stacked batch of one shape
         with unpadded captions runs plain attention."""
         return self.packed or bool((self.seq < 0).any()) or bool((self.text_seq < 0).any())
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> TokenBatch:
+        """The batch with every tensor on `device` (those already there are not copied)."""
+        moved = {
+            f.name: getattr(self, f.name).to(device, non_blocking=non_blocking)
+            for f in fields(self)
+            if isinstance(getattr(self, f.name), Tensor)
+        }
+        return replace(self, **moved)
 
     def replace_x(self, x: Tensor, t: Tensor | None = None) -> TokenBatch:
         """The same batch with new token values (and optionally times): used by samplers."""

@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from sorakit.pipeline.pipeline import TextToVideoPipeline
 
 
+def model_device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
 def encode_text(text_encoder, prompts: list[str]) -> list[Tensor]:
     hidden, mask = text_encoder.encode(prompts)
     return [h[m] for h, m in zip(hidden, mask, strict=True)]
@@ -57,13 +61,13 @@ def encode_frames(
 ) -> Tensor:
     """User frames -> latents (1, C, t, h, w), as `prepare_frames` fits them."""
     video = to_model_tensor(prepare_frames(frames, s, source_fps, vae.temporal_factor))
-    return vae.encode(video[None])
+    return vae.encode(video[None].to(model_device(vae)))
 
 
 @torch.no_grad()
 def decode(vae: CausalVAE, latents: Tensor) -> np.ndarray:
     video = vae.decode(latents, chunk=4).clamp(-1, 1)
-    return from_model_tensor(video[0]).numpy()
+    return from_model_tensor(video[0].cpu()).numpy()
 
 
 def given_latents(
@@ -72,8 +76,8 @@ def given_latents(
     """Latents (1, C, total, h, w) holding `start` (1, C, k, h, w) at the beginning and/or `end`
     at the end, and the (total,) mask of those given frames."""
     some = start if start is not None else end
-    given = torch.zeros(1, some.shape[1], total, *some.shape[3:])
-    mask = torch.zeros(total, dtype=torch.bool)
+    given = some.new_zeros(1, some.shape[1], total, *some.shape[3:])
+    mask = torch.zeros(total, dtype=torch.bool, device=some.device)
     if start is not None:
         given[:, :, : start.shape[2]], mask[: start.shape[2]] = start, True
     if end is not None:
@@ -104,18 +108,20 @@ def sample(
 ) -> Tensor:
     """Latents (1, C, frames, h, w) for the settings (`frames` latent frames), following
     `plan`'s layout when given."""
-    vae, transformer = pipe.vae, pipe.transformer
+    vae, transformer, device = pipe.vae, pipe.transformer, pipe.device
     sf = vae.spatial_factor
     shape = (1, vae.latent_channels, frames, s.height // sf, s.width // sf)
-    noise = torch.randn(shape, generator=torch.Generator().manual_seed(s.seed))
+    # The generator on the model's device: a seed gives the same video on one kind of device.
+    g = torch.Generator(device=device).manual_seed(s.seed)
+    noise = torch.randn(shape, generator=g, device=device)
     texts = encode_text(pipe.text_encoder, [s.prompt])
     uncond = encode_text(pipe.text_encoder, [s.negative_prompt]) if s.guidance != 1.0 else []
     layout = swapped = None
     if plan is not None:
         fmt, tf = transformer.config.layout_format, vae.temporal_factor
-        layout = plan_layout(plan, fmt, shape[2:], s.fps, tf)
+        layout = plan_layout(plan, fmt, shape[2:], s.fps, tf).to(device)
         if s.shape_contrast:  # the contrast layout, built only when shape contrast is asked for
-            swapped = plan_layout(plan, fmt, shape[2:], s.fps, tf, contrast=True)
+            swapped = plan_layout(plan, fmt, shape[2:], s.fps, tf, contrast=True).to(device)
             if torch.equal(swapped, layout):
                 swapped = None  # no small still disc in the plan: no third pass
     return generate_latents(

@@ -125,7 +125,7 @@ def extend(
     pipe: TextToVideoPipeline, req: GenerationRequest, s: Settings, on_step: Step
 ) -> GeneratedVideo:
     context = prepare_frames(req.video, s, req.video_fps, _tf(pipe))
-    z = pipe.vae.encode(to_model_tensor(context)[None])
+    z = pipe.vae.encode(to_model_tensor(context)[None].to(pipe.device))
     forward = req.extend == "forward"
     if not forward:
         z = z[:, :, 1:]  # latents after the first cover whole frame groups
@@ -216,7 +216,7 @@ def refine_video(
         frames=1 + (len(frames) - 1) // tf * tf, fps=fps, steps=pipe.config.refiner_steps,
         guidance=1.0, guidance_interval=None, shape_contrast=0.0, seed=seed, sampler="euler",
     )  # fmt: skip
-    video = to_model_tensor(prepare_frames(frames, s, fps, tf))[None]
+    video = to_model_tensor(prepare_frames(frames, s, fps, tf))[None].to(pipe.device)
     out_fps = fps * 2 if kind == "temporal" else fps
     latents = refine_stage(pipe, video, kind, replace(s, fps=out_fps), plan, on_step)
     scale = 2 if kind == "spatial" else 1

@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from sorakit.cascade.stages import Canvas, choose_stages
+from sorakit.device import autocast, resolve_device, resolve_dtype
 from sorakit.models.dit import DiT
 from sorakit.models.persist import WEIGHTS_NAME
 from sorakit.models.text import TextEncoder
@@ -106,14 +108,21 @@ class TextToVideoPipeline:
         # kind -> the refiner that runs instead when there is no plan
         self.text_only_refiners = {k: m.eval() for k, m in text_only_refiners.items()}
         self.config = config
+        self.dtype = torch.float32  # the compute precision of generation (autocast)
         self.source = source  # the folder it was loaded from ("" in memory)
         self.weights_sha256 = dict(weights_sha256 or {})
         self.planner = Planner(text_encoder)
 
     # --- persistence ---
     @classmethod
-    def from_pretrained(cls, path: str | Path | None = None) -> TextToVideoPipeline:
-        """Load a model folder; None loads the shipped default model."""
+    def from_pretrained(
+        cls,
+        path: str | Path | None = None,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+    ) -> TextToVideoPipeline:
+        """Load a model folder (None: the shipped default model) onto `device` (default: the
+        CPU; "auto": CUDA, then MPS, then the CPU) to generate in `dtype` (`.to`)."""
         folder = Path(path) if path is not None else DEFAULT_MODEL
         config = read_config(folder)
         digests = _weights_sha256(folder)
@@ -132,7 +141,7 @@ class TextToVideoPipeline:
             refiners=_load_refiners(folder, REFINER_FOLDERS),
             text_only_refiners=_load_refiners(folder, TEXT_ONLY_FOLDERS),
             weights_sha256=digests,
-        )
+        ).to(device, dtype)
 
     def save_pretrained(self, folder: str | Path) -> None:
         folder = Path(folder)
@@ -144,6 +153,25 @@ class TextToVideoPipeline:
         for kind, model in self.text_only_refiners.items():
             model.save_pretrained(folder / TEXT_ONLY_FOLDERS[kind])
         write_config(folder, replace(self.config, weights_sha256=_weights_sha256(folder)))
+
+    def to(
+        self, device: str | torch.device | None = None, dtype: str | torch.dtype | None = None
+    ) -> TextToVideoPipeline:
+        """Every model onto `device` (None: where they are), generating in `dtype` (None: as
+        before; bf16 or fp16 run under autocast, the weights stay fp32)."""
+        if device is not None:
+            device = resolve_device(device)
+            for model in (self.vae, self.transformer, *self.refiners.values(),
+                          *self.text_only_refiners.values()):  # fmt: skip
+                model.to(device)
+            self.text_encoder.to(device)
+        if dtype is not None:
+            self.dtype = resolve_dtype(dtype)
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.transformer.parameters()).device
 
     # --- what the model can do ---
     @property
@@ -178,7 +206,9 @@ class TextToVideoPipeline:
         self, request: GenerationRequest, on_step: Callable[[], None] | None = None
     ) -> GeneratedVideo:
         """The video `request` asks for; `on_step` is called after each model step."""
-        return modes.MODES[request.mode](self, request, self.settings(request), on_step)
+        settings = self.settings(request)
+        with autocast(self.device, self.dtype):
+            return modes.MODES[request.mode](self, request, settings, on_step)
 
     def __call__(self, prompt: str, **fields: Any) -> GeneratedVideo:
         """`generate` with the request's fields as keywords (and `on_step`)."""
@@ -200,4 +230,5 @@ class TextToVideoPipeline:
     ) -> GeneratedVideo:  # fmt: skip
         """`upscale` (kind "spatial") or `interpolate` (kind "temporal") a user's video
         (`sorakit.pipeline.modes.refine_video`)."""
-        return modes.refine_video(self, kind, frames, fps, prompt, seed, on_step, plan)
+        with autocast(self.device, self.dtype):
+            return modes.refine_video(self, kind, frames, fps, prompt, seed, on_step, plan)
