@@ -127,7 +127,9 @@ class TextToVideoPipeline:
         config = read_config(folder)
         digests = _weights_sha256(folder)
         for part, expected in config.weights_sha256.items():
-            if digests.get(part) != expected:
+            if part not in digests:
+                raise GenerationError(f"{folder / part / WEIGHTS_NAME}: missing")
+            if digests[part] != expected:
                 raise GenerationError(
                     f"{folder / part / WEIGHTS_NAME}: its sha256 is not the one pipeline.json "
                     "records; the file changed or is damaged"
