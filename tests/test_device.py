@@ -111,3 +111,43 @@ def test_the_cli_takes_a_device_and_a_dtype(capsys, folder, tmp_path):
     err = capsys.readouterr().err
     assert "'--device': unknown device 'tpu'" in err and "'--dtype': unknown dtype 'fp8'" in err
     assert not (tmp_path / "b.mp4").exists() and not (tmp_path / "c.mp4").exists()
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    from test_train_dit import make_cache, mixed_clips
+
+    return make_cache(tmp_path_factory.mktemp("cache"), mixed_clips())
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", ["fp32", "bf16", "fp16"])
+def test_training_keeps_model_ema_optimizer_and_batches_on_the_device(
+    cache, tmp_path, device, dtype, monkeypatch
+):
+    from sorakit.train.dit import DiTTrainer, make_config
+
+    target = resolve_device(device)
+    seen = []
+    real = DiT.forward
+
+    def spy(self, batch: TokenBatch):
+        seen.append({v.device.type for v in vars(batch).values() if isinstance(v, torch.Tensor)})
+        return real(self, batch)
+
+    monkeypatch.setattr(DiT, "forward", spy)
+    trainer = DiTTrainer(make_config("tiny", data=str(cache), out=str(tmp_path), steps=2,
+                                     batch_size=2, device=device, dtype=dtype))  # fmt: skip
+    result = trainer.run()
+    assert seen and all(s == {target.type} for s in seen)
+    states = [v for s in trainer.opt.state.values() for v in s.values() if torch.is_tensor(v)]
+    tensors = [*trainer.model.parameters(), *trainer.ema.parameters(), *states]
+    assert states and all(t.device.type == target.type for t in tensors)
+    assert trainer.scaler.is_enabled() == (dtype == "fp16")
+    assert all(np.isfinite(log.loss) for log in result.logs)
+
+
+def test_a_bad_training_device_is_one_line(capsys, cache, tmp_path):
+    code = main(["train", "--data", str(cache), "--out", str(tmp_path), "--preset", "tiny",
+                 "--device", "tpu"])  # fmt: skip
+    assert code == 2 and "unknown device 'tpu'" in capsys.readouterr().err

@@ -100,7 +100,19 @@ def train(
     lr_decay: str = LR_DECAY_OPTION,
     stop_after: int = STOP_AFTER_OPTION,
     grad_accum: int = typer.Option(None, "--grad-accum", min=1, help="Batches per step."),
-    bf16: bool = typer.Option(None, "--bf16/--fp32", help="Autocast matmuls to bfloat16."),
+    bf16: bool = typer.Option(None, "--bf16/--fp32", help="The same as --dtype bf16 / fp32."),
+    device: str = typer.Option(
+        None,
+        "--device",
+        help="auto, cpu (default), cuda, cuda:N or mps; under torchrun each "
+        "process takes its own GPU.",
+    ),
+    dtype: str = typer.Option(
+        None,
+        "--dtype",
+        help="fp32 (default), bf16 or fp16 (autocast; fp16 with a loss scaler). "
+        "bf16 is slow on CPUs without bf16 units (AMX).",
+    ),
     parallel: str = typer.Option(
         None, "--parallel", help="none, ddp or fsdp; start with torchrun for several processes."
     ),
@@ -170,7 +182,8 @@ def train(
             preset, data=str(data), out=str(out), model=model, steps=steps,
             batch_size=batch_size, pack_tokens=pack_tokens, lr=lr, warmup=warmup,
             lr_decay=lr_decay, grad_accum=grad_accum,
-            bf16=bf16, parallel=parallel, checkpoint_every=checkpoint_every,
+            bf16=bf16, device=device, dtype=dtype, parallel=parallel,
+            checkpoint_every=checkpoint_every,
             sample_every=sample_every, threads=threads, deterministic=deterministic or None,
             init=str(init) if init else None,
             layout_dropout=layout_dropout, object_weight=object_weight, input_pool=input_pool,

@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import torch.nn.functional as F
 from einops import rearrange
 
 from sorakit.data.layout import object_cover, spread_kind_weights
+from sorakit.device import autocast, resolve_device, resolve_dtype
 from sorakit.diffusion import interpolate, sample_timesteps, shift_for_tokens, velocity_target
 from sorakit.models.dit import DIT_PRESETS, DiT, DiTConfig
 from sorakit.models.tokens import Sample, pack, patchify, per_token, stack, token_grid
@@ -93,7 +93,9 @@ class TrainDiTConfig:
     init: str = ""  # a transformer folder to start from (new layers, e.g. layout, start at zero)
     time_mean: float = 0.0  # logit-normal location of the training times
     time_std: float = 1.0
-    bf16: bool = False  # autocast matmuls to bfloat16
+    bf16: bool = False  # the same as dtype "bf16" (the older flag, kept for saved configs)
+    device: str = "cpu"  # auto, cpu, cuda, cuda:N or mps; under torchrun, each rank's own GPU
+    dtype: str = "fp32"  # compute precision: fp32, or bf16 / fp16 autocast (fp16 with a scaler)
     parallel: str = "none"  # none, ddp or fsdp (under torchrun)
     checkpoint_every: int = 250
     sample_every: int = 0  # steps between sample videos (0: none); needs the cache's VAE
@@ -249,6 +251,9 @@ class DiTTrainer:
             raise ValueError("a training run needs its data and out folders")
         self.info = info or DistInfo()
         set_threads(config.threads, config.deterministic)
+        self.device = self.info.device if self.info.world_size > 1 else config.device
+        self.device = resolve_device(self.device)
+        self.dtype = torch.bfloat16 if config.bf16 else resolve_dtype(config.dtype)
         self.data = LatentDataset(config.data)
         base = DIT_PRESETS[config.model]
         self.model_config = DiTConfig(
@@ -279,6 +284,7 @@ class DiTTrainer:
         self.model = DiT(self.model_config)
         if config.init:
             _init_from(self.model, config.init)
+        self.model.to(self.device)
         self.ema = copy.deepcopy(self.model).requires_grad_(False)
         self.net = parallelize(self.model, config.parallel, self.info)
         if config.parallel == "fsdp":  # shard the EMA alike, so each rank averages its shards
@@ -286,6 +292,8 @@ class DiTTrainer:
         self.opt = torch.optim.AdamW(
             self.net.parameters(), lr=config.lr, betas=(0.9, 0.99), weight_decay=config.weight_decay
         )
+        # fp16 needs its loss scaled; for other precisions the scaler passes everything through.
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
         self.sampler = self._make_sampler()
         self.null_text = self.data.text.batch([""])[0][0]
         self.out = Path(config.out)
@@ -338,9 +346,13 @@ class DiTTrainer:
                 weight = weight * (1 + cfg.object_weight * token_cover(cover, mcfg))
             masks.append(weight)
         packed = bool(cfg.pack_tokens)
+        # Clips are drawn on the host (their noise from per-clip generators, the same on every
+        # device), then moved to the model's device in one go.
         batch = (pack if packed else stack)(samples, mcfg.patch_size, mcfg.ref_fps)
-        autocast = torch.autocast("cpu", torch.bfloat16) if cfg.bf16 else nullcontext()
-        with autocast:
+        batch = batch.to(self.device, non_blocking=True)
+        targets = [t.to(self.device, non_blocking=True) for t in targets]
+        masks = [m.to(self.device, non_blocking=True) for m in masks]
+        with autocast(self.device, self.dtype):
             pred = self.net(batch).float()
         pred = list(pred[0].split([t.shape[0] for t in targets])) if packed else list(pred)
         per_clip = []
@@ -362,10 +374,12 @@ class DiTTrainer:
         total = 0.0
         for batch in batches:
             loss = self.loss(batch, self.step) / len(batches)
-            loss.backward()
+            self.scaler.scale(loss).backward()
             total += loss.item()
+        self.scaler.unscale_(self.opt)
         norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.config.grad_clip)
-        self.opt.step()
+        self.scaler.step(self.opt)
+        self.scaler.update()
         self.opt.zero_grad(set_to_none=True)
         self._update_ema()
         self.step += 1

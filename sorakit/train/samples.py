@@ -30,9 +30,10 @@ def sample_during_training(trainer) -> None:
         text = trainer.data.text.batch([row.caption])[0][0]
         noise = torch.randn((1, *latent.shape), generator=torch.Generator().manual_seed(i))
         z = generate_latents(
-            ema, noise, [text], [trainer.null_text], row.fps, steps=20, guidance=3.0
-        )
-        frames = from_model_tensor(vae.decode(z).clamp(-1, 1)[0]).numpy()
+            ema, noise.to(trainer.device), [text], [trainer.null_text], row.fps, steps=20,
+            guidance=3.0,
+        )  # fmt: skip
+        frames = from_model_tensor(vae.decode(z.cpu()).clamp(-1, 1)[0]).numpy()
         record = Provenance(
             prompt=row.caption, mode="training-sample", model=str(trainer.config.out), seed=i,
             width=frames.shape[2], height=frames.shape[1], frames=len(frames), fps=row.fps,
