@@ -151,3 +151,56 @@ def test_a_bad_training_device_is_one_line(capsys, cache, tmp_path):
     code = main(["train", "--data", str(cache), "--out", str(tmp_path), "--preset", "tiny",
                  "--device", "tpu"])  # fmt: skip
     assert code == 2 and "unknown device 'tpu'" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory):
+    import json
+
+    from sorakit.data.video import write_video
+    from sorakit.world.clip import render_clip
+
+    folder = tmp_path_factory.mktemp("world")
+    rows = []
+    for i in range(4):
+        clip = render_clip(i, 32, 32, 8, 9)
+        write_video(folder / f"{i}.mp4", clip.frames, 8)
+        rows.append({"path": f"{i}.mp4", "caption": clip.caption})
+    path = folder / "manifest.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", ["fp32", "bf16", "fp16"])
+def test_vae_training_runs_on_the_device(manifest, tmp_path, device, dtype):
+    from sorakit.train.vae import VAETrainer, make_config
+
+    target = resolve_device(device)
+    config = dict(manifest=str(manifest), steps=2, batch_size=2, device=device, dtype=dtype)
+    trainer = VAETrainer(make_config("tiny", out=str(tmp_path), **config))
+    result = trainer.run()
+    states = [v for s in trainer.opt.state.values() for v in s.values() if torch.is_tensor(v)]
+    tensors = [*trainer.model.parameters(), *trainer.model.buffers(), *states]
+    assert states and all(t.device.type == target.type for t in tensors)
+    assert trainer.scaler.is_enabled() == (dtype == "fp16")
+    assert all(np.isfinite(log.loss) for log in result.logs)
+    with pytest.raises(ValueError, match="fp16 training with the GAN loss"):
+        VAETrainer(make_config("tiny", manifest=str(manifest), out=str(tmp_path / "gan"),
+                               adv_weight=0.1, dtype="fp16"))  # fmt: skip
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_preprocess_and_eval_take_a_device(capsys, manifest, tmp_path, device):
+    from sorakit.train.latents import LatentDataset
+
+    vae = tmp_path / "vae"
+    CausalVAE(VAE_PRESETS["tiny"]).save_pretrained(vae)
+    cache = tmp_path / "cache"
+    assert main(["preprocess", "--manifest", str(manifest), "--vae", str(vae), "--out",
+                 str(cache), "--buckets", "world64", "--device", device]) == 0  # fmt: skip
+    data = LatentDataset(cache)
+    assert len(data) == 4 and data[0][0].device.type == "cpu"  # caches live on the host
+    assert main(["eval", "vae", "--manifest", str(manifest), "--model", str(vae),
+                 "--device", device, "--dtype", "bf16"]) == 0  # fmt: skip
+    assert "PSNR" in capsys.readouterr().out

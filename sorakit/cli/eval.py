@@ -15,7 +15,7 @@ from sorakit.cli.data import (
     parse_interval,
     progress_bar,
 )
-from sorakit.cli.inputs import finite
+from sorakit.cli.inputs import DEVICE_OPTION, DTYPE_OPTION, finite
 
 eval_app = typer.Typer(
     help="Evaluation: layout, counting, binding and physics fidelity as exact numbers.",
@@ -50,6 +50,8 @@ def world(
         "ceiling of a model on that latent space).",
     ),
     steps: int = typer.Option(None, "--steps", min=1, help="Sampler steps for a model."),
+    device: str = DEVICE_OPTION,
+    dtype: str = DTYPE_OPTION,
     guidance: float = typer.Option(
         None, "--guidance", help="Guidance scale for a model.", callback=finite
     ),
@@ -106,8 +108,9 @@ def world(
     try:
         interval = parse_interval(guidance_interval)
         generator = make_generator(
-            model, videos, steps, guidance, planning, refiners, interval, shape_contrast
-        )
+            model, videos, steps, guidance, planning, refiners, interval, shape_contrast,
+            device=device, dtype=dtype,
+        )  # fmt: skip
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     total = len(build_suite(config))

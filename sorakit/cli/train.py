@@ -15,7 +15,7 @@ from sorakit.cli.data import (
     progress_bar,
     report_stopped_early,
 )
-from sorakit.cli.inputs import finite
+from sorakit.cli.inputs import DEVICE_OPTION, DTYPE_OPTION, device_and_dtype, finite
 
 
 def preprocess(
@@ -40,28 +40,32 @@ def preprocess(
         help="spatial or temporal: also cache what that refiner reads for each clip: its "
         "low version (half the size or frame rate) upsampled back in pixels and encoded.",
     ),
+    device: str = DEVICE_OPTION,
+    dtype: str = DTYPE_OPTION,
 ) -> None:
     """Encode a manifest's clips with the VAE and its captions with the text encoder, once, so
     training reads small latents. Rerun the same command to finish an interrupted run."""
 
     from sorakit.data.buckets import BucketConfig
     from sorakit.data.manifest import ManifestError, read_manifest
+    from sorakit.device import autocast
     from sorakit.models.text import TextEncoder
     from sorakit.models.vae import CausalVAE
     from sorakit.train.latents import preprocess as run
 
+    device, dtype = device_and_dtype(device, dtype)
     try:
         if refiner is not None:
             from sorakit.cascade.resample import check_kind
 
             check_kind(refiner)
         rows, _ = read_manifest(manifest)
-        model = CausalVAE.from_pretrained(vae)
-        encoder = TextEncoder.from_pretrained(text_encoder)
+        model = CausalVAE.from_pretrained(vae).to(device)
+        encoder = TextEncoder.from_pretrained(text_encoder, device=device)
         bucket_config = BucketConfig.preset(buckets)
     except (ValueError, OSError, ManifestError) as exc:
         raise typer.BadParameter(str(exc)) from None
-    with progress_bar() as bar:
+    with progress_bar() as bar, autocast(device, dtype):
         task = bar.add_task("encoding clips", total=len(rows))
         meta = run(
             manifest, out, model, encoder, bucket_config, fps,

@@ -70,6 +70,13 @@ def train_vae(
     checkpoint_every: int = typer.Option(None, "--checkpoint-every", min=1),
     workers: int = typer.Option(None, "--workers", min=0, help="Data loader processes."),
     threads: int = typer.Option(None, "--threads", min=1, help="Torch threads."),
+    device: str = typer.Option(None, "--device", help="auto, cpu (default), cuda, cuda:N or mps."),
+    dtype: str = typer.Option(
+        None,
+        "--dtype",
+        help="fp32 (default), bf16 or fp16 (autocast; fp16 with a loss "
+        "scaler, not with the GAN loss). bf16 is slow on CPUs without bf16 units (AMX).",
+    ),
     deterministic: bool = typer.Option(
         False,
         "--deterministic",
@@ -125,6 +132,8 @@ def train_vae(
             num_workers=workers,
             threads=threads,
             deterministic=deterministic or None,
+            device=device,
+            dtype=dtype,
             init=None if init is None else str(init),
             decoder_only=decoder_only or None,
         )
@@ -219,6 +228,8 @@ def _crop_to_valid(frames, config):
 def eval_vae(
     manifest: Path = typer.Option(..., "--manifest", help="Clips to reconstruct."),
     model: Path = typer.Option(None, "--model", help=VAE_HELP),
+    device: str = DEVICE_OPTION,
+    dtype: str = DTYPE_OPTION,
     limit: int = typer.Option(None, "--limit", min=1, help="Only the first N clips."),
 ) -> None:
     """PSNR and SSIM of reconstructions over a manifest: one line per clip, then the mean."""
@@ -229,9 +240,11 @@ def eval_vae(
     from sorakit.data.manifest import read_manifest
     from sorakit.data.transforms import to_model_tensor
     from sorakit.data.video import VideoReadError, probe
+    from sorakit.device import autocast
     from sorakit.train.losses import psnr, ssim
 
-    vae = _load_vae(model)
+    device, dtype = device_and_dtype(device, dtype)
+    vae = _load_vae(model).to(device)
     rows, _ = read_manifest(manifest)
     rows = rows[:limit] if limit else rows
     scores = []
@@ -243,9 +256,9 @@ def eval_vae(
             except VideoReadError as exc:
                 console.print(f"row {row.row}: skipped: {exc}")
                 continue
-            x = to_model_tensor(torch.from_numpy(frames))[None]
-            with torch.no_grad():
-                recon = vae.decode(vae.encode(x, chunk=2), chunk=2).clamp(-1, 1)
+            x = to_model_tensor(torch.from_numpy(frames))[None].to(device)
+            with torch.no_grad(), autocast(device, dtype):
+                recon = vae.decode(vae.encode(x, chunk=2), chunk=2).clamp(-1, 1).float()
             scores.append((float(psnr(recon, x)), float(ssim(recon, x))))
             print(f"{row.path}\tPSNR {scores[-1][0]:.2f}\tSSIM {scores[-1][1]:.4f}")
             bar.advance(task)

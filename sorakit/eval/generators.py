@@ -20,6 +20,7 @@ import torch
 
 from sorakit.data.transforms import from_model_tensor, to_model_tensor
 from sorakit.data.video import VideoReadError, read_video
+from sorakit.device import resolve_device
 from sorakit.eval.suite import SuiteItem
 from sorakit.pipeline import GenerationError, GenerationRequest, TextToVideoPipeline, load_vae
 from sorakit.world.clip import frame_times
@@ -180,10 +181,11 @@ class VAERoundTrip:
 
     def generate(self, item: SuiteItem) -> Generated:
         truth = GroundTruth().generate(item)
-        x = to_model_tensor(truth.frames)[None]
+        device = next(self.vae.parameters()).device
+        x = to_model_tensor(truth.frames)[None].to(device)
         with torch.no_grad():
             recon = self.vae.decode(self.vae.encode(x, chunk=2), chunk=2)
-        return Generated(from_model_tensor(recon[0]).numpy(), truth.fps)
+        return Generated(from_model_tensor(recon[0].cpu()).numpy(), truth.fps)
 
     def continue_clip(self, item: SuiteItem, context: np.ndarray) -> Generated:
         return self.generate(item)
@@ -292,6 +294,8 @@ def make_generator(
     refiners: bool = True,
     guidance_interval: tuple[float, float] | None = None,
     shape_contrast: float | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
 ) -> Generator:
     """`--model groundtruth`, `--model corrupt:NAME`, `--model vae:PATH` (the truth through a VAE
     folder, or the VAE of a model folder), `--model default` (the shipped model), `--model PATH`
@@ -312,11 +316,12 @@ def make_generator(
     if model.startswith("vae:"):
         path = model.removeprefix("vae:")
         try:
-            return VAERoundTrip(load_vae(path), path)
+            return VAERoundTrip(load_vae(path).to(resolve_device(device or "cpu")), path)
         except ValueError as exc:
             raise ValueError(f"--model vae:{path}: {exc}") from None
     if model == "default" or Path(model).is_dir():
-        pipe = TextToVideoPipeline.from_pretrained(None if model == "default" else model)
+        folder = None if model == "default" else model
+        pipe = TextToVideoPipeline.from_pretrained(folder, device=device, dtype=dtype)
         return PipelineGenerator(
             pipe, steps, guidance, model, planning, refiners, guidance_interval, shape_contrast
         )

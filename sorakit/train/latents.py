@@ -183,16 +183,18 @@ def _encode(
     """Encode clips of one shape in one batch; add their latents (and, for a refiner, what it
     reads of their low versions: `refiner_input`, the same function the pipeline calls) and
     rows to the shard."""
-    latents = vae.encode(torch.stack([item["video"] for _, item in items]))
+    device = next(vae.parameters()).device  # clips are decoded on the host, encoded there
+    latents = vae.encode(torch.stack([item["video"] for _, item in items]).to(device))
     lows = [None] * len(items)
     if refiner:
-        lows = list(refiner_input(vae, torch.stack([item["low"] for _, item in items]), refiner))
+        low = torch.stack([item["low"] for _, item in items]).to(device)
+        lows = list(refiner_input(vae, low, refiner))
     for (key, item), latent, low in zip(items, latents, lows, strict=True):
-        tensors[key] = latent.to(torch.float16).contiguous()
+        tensors[key] = latent.to("cpu", torch.float16).contiguous()
         record = {"key": key, "caption": item["caption"], "fps": rate,
                   "shape": list(latent.shape), "source": item["path"]}  # fmt: skip
         if low is not None:
-            tensors[key + LOW] = low.to(torch.float16).contiguous()
+            tensors[key + LOW] = low.to("cpu", torch.float16).contiguous()
         records.append(record)
 
 

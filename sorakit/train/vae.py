@@ -23,6 +23,7 @@ from sorakit.data.dataset import VideoDataset, collate_videos, make_dataloader
 from sorakit.data.manifest import read_manifest
 from sorakit.data.transforms import from_model_tensor
 from sorakit.data.video import write_video
+from sorakit.device import autocast, resolve_device, resolve_dtype
 from sorakit.models.discriminator import PatchDiscriminator3D
 from sorakit.models.vae import VAE_PRESETS, CausalVAE, grow_decoder
 from sorakit.train.checkpoint import (
@@ -80,6 +81,8 @@ class TrainVAEConfig:
     num_workers: int = 0
     threads: int | None = None  # torch intra-op threads; None keeps torch's default
     deterministic: bool = False  # one thread, deterministic kernels: bit-identical runs
+    device: str = "cpu"  # auto, cpu, cuda, cuda:N or mps
+    dtype: str = "fp32"  # compute precision: fp32, or bf16 / fp16 autocast (fp16 with a scaler)
     init: str | None = None  # a VAE folder to start from (same architecture)
     # Train the decoder alone: the encoder and the latent normalisation stay as `init` has them,
     # so the latent space, and every transformer trained on it, stays valid.
@@ -153,9 +156,12 @@ class VAETrainer:
         if not config.manifest or not config.out:
             raise ValueError("a training run needs its manifest and out folders")
         set_threads(config.threads, config.deterministic)
+        self.device, self.dtype = resolve_device(config.device), resolve_dtype(config.dtype)
+        if self.dtype == torch.float16 and config.adv_weight > 0:
+            raise ValueError("fp16 training with the GAN loss is not supported; use bf16")
         torch.manual_seed(config.seed)
         np.random.seed(config.seed)
-        self.model = _initial_model(config)
+        self.model = _initial_model(config).to(self.device)
         self.opt = torch.optim.AdamW(
             [p for p in self.model.parameters() if p.requires_grad],
             lr=config.lr,
@@ -164,7 +170,7 @@ class VAETrainer:
         )
         self.disc = self.disc_opt = None
         if config.adv_weight > 0:
-            self.disc = PatchDiscriminator3D()
+            self.disc = PatchDiscriminator3D().to(self.device)
             self.disc_opt = torch.optim.AdamW(
                 self.disc.parameters(), lr=config.lr, betas=(0.5, 0.9)
             )
@@ -177,6 +183,8 @@ class VAETrainer:
             seed=config.seed,
         )
         self.sampler = self.loader.batch_sampler
+        # fp16 needs its loss scaled; for other precisions the scaler passes everything through.
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
         self.out = Path(config.out)
         self.step = 0
         self.data_position = {"epoch": 0, "batches_yielded": 0}
@@ -214,12 +222,16 @@ class VAETrainer:
 
     # --- one step ---
     def _losses(self, x: torch.Tensor) -> tuple[torch.Tensor, StepLog, torch.Tensor]:
-        if self.config.decoder_only:
-            with torch.no_grad():  # the encoder is frozen: no graph through it
-                post = self.model.posterior(x)
-            recon = self.model.decode(post.sample())
-        else:
-            recon, post = self.model(x)
+        # The networks run in the compute precision; the losses in fp32 (SSIM's variances
+        # came out NaN in bf16).
+        with autocast(self.device, self.dtype):
+            if self.config.decoder_only:
+                with torch.no_grad():  # the encoder is frozen: no graph through it
+                    post = self.model.posterior(x)
+                recon = self.model.decode(post.sample())
+            else:
+                recon, post = self.model(x)
+        recon = recon.float()
         cfg = self.config
         l1 = (recon - x).abs().mean()
         s = ssim(recon, x)
@@ -231,23 +243,20 @@ class VAETrainer:
             + cfg.ssim_weight * (1 - s)
             + cfg.kl_weight * kl
         )
-        adv = torch.zeros(())
+        adv = torch.zeros((), device=x.device)
         if self.disc is not None and self.step >= self.config.adv_start:
-            adv = hinge_generator(self.disc(recon))
+            with autocast(self.device, self.dtype):
+                adv = hinge_generator(self.disc(recon))
             loss = loss + self.config.adv_weight * adv
-        log = StepLog(
-            self.step + 1,
-            loss.item(),
-            l1.item(),
-            s.item(),
-            kl.item(),
-            float(psnr(recon.detach(), x)),
-            adv.item(),
-        )
-        return loss, log, recon
+        # One host sync a step, for the log, instead of one a value.
+        values = torch.stack(
+            [v.detach().float() for v in (loss, l1, s, kl, psnr(recon.detach(), x), adv)]
+        ).tolist()
+        return loss, StepLog(self.step + 1, *values), recon
 
     def _disc_step(self, real: torch.Tensor, fake: torch.Tensor) -> None:
-        loss = hinge_discriminator(self.disc(real), self.disc(fake))
+        with autocast(self.device, self.dtype):
+            loss = hinge_discriminator(self.disc(real), self.disc(fake))
         self.disc_opt.zero_grad(set_to_none=True)  # also drops the generator loss's gradients
         loss.backward()
         self.disc_opt.step()
@@ -257,11 +266,14 @@ class VAETrainer:
         cfg = self.config
         for group in self.opt.param_groups:
             group["lr"] = learning_rate(self.step, cfg.lr, cfg.warmup, cfg.steps, cfg.lr_decay)
+        x = x.to(self.device, non_blocking=True)
         loss, log, recon = self._losses(x)
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.opt)
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-        self.opt.step()
+        self.scaler.step(self.opt)
+        self.scaler.update()
         # The discriminator learns after the generator's step: its loss graph used its weights.
         if self.disc is not None and self.step >= self.config.adv_start:
             self._disc_step(x, recon.detach())
@@ -330,10 +342,10 @@ class VAETrainer:
             batch = collate_videos([data[i]])
             if batch["video"] is None:
                 continue
-            x = batch["video"]
+            x = batch["video"].to(self.device)
             recon = self.model.decode(self.model.encode(x)).clamp(-1, 1)
             scores.append(float(psnr(recon, x)))
-            side = torch.cat([x, recon], dim=-1)[0]  # (C, T, H, 2W)
+            side = torch.cat([x, recon], dim=-1)[0].cpu()  # (C, T, H, 2W)
             frames = from_model_tensor(side).numpy()
             name = folder / (f"{i:03d}.png" if frames.shape[0] == 1 else f"{i:03d}.mp4")
             write_video(name, frames, self.config.fps)
@@ -359,7 +371,8 @@ class VAETrainer:
         means = []
         for batch in itertools.islice(self.batches(), batches):
             if batch["video"] is not None:
-                z = self.model.encode(batch["video"]) * self.model.latent_scale.view(1, -1, 1, 1, 1)
+                video = batch["video"].to(self.device)
+                z = self.model.encode(video) * self.model.latent_scale.view(1, -1, 1, 1, 1)
                 means.append(z.transpose(0, 1).flatten(1))  # (C, n) raw latent values
         if means:
             raw = torch.cat(means, dim=1) + self.model.latent_shift[:, None]
