@@ -105,6 +105,17 @@ def train(
     stop_after: int = STOP_AFTER_OPTION,
     grad_accum: int = typer.Option(None, "--grad-accum", min=1, help="Batches per step."),
     bf16: bool = typer.Option(None, "--bf16/--fp32", help="The same as --dtype bf16 / fp32."),
+    checkpoint_activations: bool = typer.Option(
+        None,
+        "--checkpoint-activations",
+        help="Recompute each block's activations in the "
+        "backward pass instead of keeping them: less memory, about a third more compute.",
+    ),
+    compile_blocks: bool = typer.Option(
+        None,
+        "--compile",
+        help="torch.compile each transformer block (the first steps are slow while it compiles).",
+    ),
     device: str = typer.Option(
         None,
         "--device",
@@ -187,6 +198,7 @@ def train(
             batch_size=batch_size, pack_tokens=pack_tokens, lr=lr, warmup=warmup,
             lr_decay=lr_decay, grad_accum=grad_accum,
             bf16=bf16, device=device, dtype=dtype, parallel=parallel,
+            checkpoint_activations=checkpoint_activations, compile=compile_blocks,
             checkpoint_every=checkpoint_every,
             sample_every=sample_every, threads=threads, deterministic=deterministic or None,
             init=str(init) if init else None,

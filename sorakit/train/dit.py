@@ -45,6 +45,7 @@ from sorakit.train.latents import (
 from sorakit.train.logs import summary_writer
 from sorakit.train.parallel import (
     DistInfo,
+    apply_block_options,
     full_state,
     full_tensor,
     load_full_state,
@@ -95,6 +96,8 @@ class TrainDiTConfig:
     time_std: float = 1.0
     bf16: bool = False  # the same as dtype "bf16" (the older flag, kept for saved configs)
     device: str = "cpu"  # auto, cpu, cuda, cuda:N or mps; under torchrun, each rank's own GPU
+    checkpoint_activations: bool = False  # recompute each block's activations in backward
+    compile: bool = False  # torch.compile each transformer block
     dtype: str = "fp32"  # compute precision: fp32, or bf16 / fp16 autocast (fp16 with a scaler)
     parallel: str = "none"  # none, ddp or fsdp (under torchrun)
     checkpoint_every: int = 250
@@ -286,7 +289,8 @@ class DiTTrainer:
             _init_from(self.model, config.init)
         self.model.to(self.device)
         self.ema = copy.deepcopy(self.model).requires_grad_(False)
-        self.net = parallelize(self.model, config.parallel, self.info)
+        apply_block_options(self.model, config.checkpoint_activations, config.compile)
+        self.net = parallelize(self.model, config.parallel, self.info, self.dtype)
         if config.parallel == "fsdp":  # shard the EMA alike, so each rank averages its shards
             parallelize(self.ema, "fsdp", self.info)
         self.opt = torch.optim.AdamW(

@@ -10,6 +10,7 @@ checkpoint written under one layout resumes under another.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 MODES = ("none", "ddp", "fsdp")
 
@@ -56,8 +58,26 @@ def shutdown_distributed() -> None:
         dist.destroy_process_group()
 
 
-def parallelize(model: nn.Module, mode: str, info: DistInfo) -> nn.Module:
-    """The model as the training loop should call it under `mode` (none, ddp or fsdp)."""
+def apply_block_options(
+    model: nn.Module, checkpoint_activations: bool = False, compile_blocks: bool = False
+) -> None:
+    """Per transformer block, in place and leaving the state dict's names as they are:
+    recompute its activations in the backward pass instead of keeping them (memory for
+    compute), and compile it with `torch.compile`."""
+    for block in getattr(model, "blocks", []):
+        if compile_blocks:
+            block.compile()
+        if checkpoint_activations:
+            inner = block.forward
+            block.forward = functools.partial(checkpoint, inner, use_reentrant=False)
+
+
+def parallelize(
+    model: nn.Module, mode: str, info: DistInfo, param_dtype: torch.dtype | None = None
+) -> nn.Module:
+    """The model as the training loop should call it under `mode` (none, ddp or fsdp). Under
+    FSDP2 with a `param_dtype` other than fp32, each block computes with parameters in that
+    dtype and reduces gradients in fp32 (`MixedPrecisionPolicy`)."""
     if mode not in MODES:
         raise ValueError(f"unknown parallel mode {mode!r}; use one of {', '.join(MODES)}")
     if mode == "none" or info.world_size == 1 and mode == "ddp":
@@ -67,11 +87,14 @@ def parallelize(model: nn.Module, mode: str, info: DistInfo) -> nn.Module:
 
         device_ids = [info.local_rank] if info.device.startswith("cuda") else None
         return DistributedDataParallel(model, device_ids=device_ids)
-    from torch.distributed.fsdp import fully_shard
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
+    policy = MixedPrecisionPolicy()
+    if param_dtype is not None and param_dtype != torch.float32:
+        policy = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=torch.float32)
     for block in getattr(model, "blocks", []):
-        fully_shard(block)
-    fully_shard(model)
+        fully_shard(block, mp_policy=policy)
+    fully_shard(model, mp_policy=policy)
     return model
 
 
