@@ -1,6 +1,7 @@
 """The diffusion transformer and its spacetime patches: round trips, packing, rotary time."""
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -11,13 +12,13 @@ from sorakit.models.dit import (
     DiTConfig,
     apply_rope,
     attention_layout,
-    distinct_tokens,
     pooled,
     rope_axes,
     rope_rotations,
 )
 from sorakit.models.tokens import (
     Sample,
+    distinct_tokens,
     pack,
     patchify,
     positions,
@@ -205,3 +206,29 @@ def test_untrained_model_predicts_zero_and_saves(tmp_path):
 def test_config_rejects_bad_heads():
     with pytest.raises(ValueError, match="heads"):
         DiTConfig(dim=30, heads=4)
+
+
+@pytest.mark.parametrize("build", ["stack", "pack"])
+def test_the_forward_never_waits_on_the_device(build, monkeypatch):
+    """Each read of a tensor's value on the host (`.item()`, `.tolist()`, `bool()`...) stalls a
+    GPU until its queued work is done. A batch from `stack` or `pack` carries what the forward
+    needs to know on the host, so the forward reads nothing back."""
+    model = DiT(TINY).eval()
+    samples = [_sample((3, 4, 4)), _sample((3, 4, 4), t=0.3)]
+    samples[1] = replace(samples[1], t=torch.tensor([0.0, 0.3, 0.3]))  # a given first frame
+    batch = (stack if build == "stack" else pack)(samples, TINY.patch_size, TINY.ref_fps)
+    expected = model(replace(batch, routing=None))  # the routing worked out in the forward
+
+    def refuse(name):
+        def read(self, *args, **kwargs):
+            raise AssertionError(f"the forward called Tensor.{name}")
+
+        return read
+
+    for name in ("item", "tolist", "cpu", "numpy", "__bool__", "__int__", "__float__",
+                 "__index__"):  # fmt: skip
+        monkeypatch.setattr(torch.Tensor, name, refuse(name))
+    with torch.no_grad():
+        out = model(batch)
+    monkeypatch.undo()
+    torch.testing.assert_close(out, expected, rtol=0, atol=0)

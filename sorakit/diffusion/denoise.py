@@ -103,9 +103,10 @@ def generate_latents(
     if shift is None:
         shift = shift_for_tokens(grid[0] * grid[1] * grid[2])
     times = time_grid(steps, shift, strength)
-    keep = torch.zeros(frames, dtype=torch.bool) if given_frames is None else given_frames
-    keep = keep.to(noise.device)
-    keep5 = keep[None, None, :, None, None]
+    # The per-frame times stay on the host, where the batch's routing is worked out; the mask
+    # of given frames is needed on the device too.
+    keep = torch.zeros(frames, dtype=torch.bool) if given_frames is None else given_frames.cpu()
+    keep5 = keep.to(noise.device)[None, None, :, None, None]
     x = noise if init is None else interpolate(init, noise, times[0])
     if given is not None:
         x = torch.where(keep5, given, x)
@@ -123,7 +124,7 @@ def generate_latents(
     def velocity(x_t: Tensor, t: Tensor) -> Tensor:
         if given is not None:
             x_t = torch.where(keep5, given, x_t)
-        t_frames = torch.where(keep, 0.0, t.float().to(keep.device))
+        t_frames = torch.where(keep, torch.zeros(()), t.float())
         guide = guided and guides_at(float(t), guidance_interval)
         contrast_now = contrasted and guides_at(float(t), contrast_interval)
         run = [passes[0]] + ([passes[1]] if guide else []) + ([passes[-1]] if contrast_now else [])

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from sorakit.data.layout import LAYOUT_CHANNELS, LAYOUT_FILLS, layout_channels
 from sorakit.models.persist import load_model, save_model
-from sorakit.models.tokens import TokenBatch
+from sorakit.models.tokens import TokenBatch, route
 from sorakit.presets import Presets
 
 
@@ -361,13 +361,10 @@ class DiT(nn.Module):
         size and caption, so U is at most clips x frames: computing the conditioning MLPs and
         modulation per token instead cost 9% of a training step's FLOPs
         (benchmarks/dit_bench.py)."""
-        keys = [batch.t, batch.fps, *batch.size.unbind(-1), batch.seq.to(batch.t.dtype)]
-        if self.aug_embed is not None:
-            keys.append(batch.aug)
         pooled_text = pooled(text, layout)  # (B, N, D), or (B, 1, D): one caption a row
         per_row = pooled_text.shape[1] == 1
-        keys = torch.stack([k.double() for k in keys], dim=-1)  # (B, N, K)
-        rows, cols, index = distinct_tokens(keys, per_row)
+        routing = batch.routing if batch.routing is not None else route(batch)
+        rows, cols, index = routing.rows, routing.cols, routing.index
         pick = (rows, cols)
         c = self.cond(batch.t[pick], batch.fps[pick], batch.size[pick])
         c = c + self.text_pool(pooled_text[rows, 0 if per_row else cols])
@@ -384,24 +381,6 @@ class DiT(nn.Module):
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike) -> DiT:
         return load_model(cls, DiTConfig, folder, "transformer")
-
-
-def distinct_tokens(keys: Tensor, per_row: bool) -> tuple[Tensor, Tensor, Tensor]:
-    """Tokens of one row with equal keys (B, N, K) share their conditioning. Returns one
-    representative token of each distinct (row, key) as row and column indices (U,), and
-    which one each token has, index (B, N); with `per_row`, (B, 1) when every row holds one
-    key."""
-    b, n = keys.shape[:2]
-    if per_row and bool((keys == keys[:, :1]).all()):
-        rows = torch.arange(b, device=keys.device)
-        return rows, torch.zeros_like(rows), rows[:, None]
-    row_ids = torch.arange(b, device=keys.device, dtype=keys.dtype)[:, None, None]
-    flat = torch.cat([row_ids.expand(b, n, 1), keys], dim=-1).flatten(0, 1)
-    _, inverse = torch.unique(flat, dim=0, return_inverse=True)
-    positions = torch.arange(b * n, device=keys.device)
-    first = positions.new_full((int(inverse.max()) + 1,), b * n)
-    first = first.scatter_reduce(0, inverse, positions, "amin")
-    return first // n, first % n, inverse.view(b, n)
 
 
 @dataclass
@@ -427,12 +406,12 @@ class AttentionLayout:
 def attention_layout(batch: TokenBatch) -> AttentionLayout:
     """Segments for packed rows; boolean masks (a token attends to tokens and caption tokens
     of its own clip) for padded rows. Padding tokens (seq = -1) attend everywhere so their rows
-    are never empty; their outputs are discarded."""
-    if batch.packed and (batch.seq >= 0).all() and (batch.text_seq >= 0).all():
-        token_lens = [t * h * w for t, h, w in batch.grids]
-        text_lens = torch.bincount(batch.text_seq[0], minlength=len(token_lens)).tolist()
-        return AttentionLayout(token_lens=token_lens, text_lens=text_lens)
-    if not batch.masked:
+    are never empty; their outputs are discarded. From the batch's routing (worked out on the
+    host) where it has one."""
+    routing = batch.routing if batch.routing is not None else route(batch)
+    if routing.token_lens is not None:
+        return AttentionLayout(token_lens=routing.token_lens, text_lens=routing.text_lens)
+    if not routing.masked:
         return AttentionLayout()
     pad = (batch.seq < 0)[:, :, None]
     self_mask = (batch.seq[:, :, None] == batch.seq[:, None, :]) | pad

@@ -69,6 +69,27 @@ def per_token(values: Tensor, grid: tuple[int, int, int], patch: PatchSize) -> T
     return values[:: patch[0]].repeat_interleave(grid[1] * grid[2])
 
 
+@dataclass(frozen=True)
+class Routing:
+    """What the transformer must know about a batch's layout before it runs, worked out on the
+    host where the batch is built (`stack`, `pack`): read from the device inside the forward,
+    each fact would stall a GPU until the step's queued work is done."""
+
+    masked: bool  # attention needs a mask or segments (packing or padding)
+    token_lens: list[int] | None  # packed without padding: tokens of each clip, in order
+    text_lens: list[int] | None  # packed without padding: caption tokens of each clip
+    # The distinct conditions (time, frame rate, size, clip, augmentation): one representative
+    # token's row and column each, and each token's condition (`distinct_tokens`).
+    rows: Tensor
+    cols: Tensor
+    index: Tensor
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> Routing:
+        move = {k: getattr(self, k).to(device, non_blocking=non_blocking)
+                for k in ("rows", "cols", "index")}  # fmt: skip
+        return replace(self, **move)
+
+
 @dataclass
 class TokenBatch:
     """What the transformer reads. B rows of N tokens; in a packed batch B = 1 and `seq` tells
@@ -91,6 +112,7 @@ class TokenBatch:
     layout: Tensor | None = None  # (B, N, S*pt*ph*pw) layout-map patches, or none
     cond: Tensor | None = None  # (B, N, C'*pt*ph*pw) a refiner's conditioning-latent patches
     aug: Tensor | None = None  # (B, N) noise-augmentation level of that conditioning
+    routing: Routing | None = None  # set by `stack` and `pack`; computed in the forward if None
 
     @property
     def masked(self) -> bool:
@@ -103,13 +125,61 @@ class TokenBatch:
         moved = {
             f.name: getattr(self, f.name).to(device, non_blocking=non_blocking)
             for f in fields(self)
-            if isinstance(getattr(self, f.name), Tensor)
+            if isinstance(getattr(self, f.name), Tensor | Routing)
         }
         return replace(self, **moved)
 
     def replace_x(self, x: Tensor, t: Tensor | None = None) -> TokenBatch:
-        """The same batch with new token values (and optionally times): used by samplers."""
-        return replace(self, x=x, t=self.t if t is None else t)
+        """The same batch with new token values (and optionally times, which drop the routing:
+        its conditions were those of the old times)."""
+        if t is None:
+            return replace(self, x=x)
+        return replace(self, x=x, t=t, routing=None)
+
+
+def condition_keys(batch: TokenBatch) -> Tensor:
+    """(B, N, K) what sets each token's conditioning: time, frame rate, latent size, clip and,
+    for a refiner's batch, its input's augmentation level."""
+    keys = [batch.t, batch.fps, *batch.size.unbind(-1), batch.seq.to(batch.t.dtype)]
+    if batch.aug is not None:
+        keys.append(batch.aug)
+    return torch.stack([k.double() for k in keys], dim=-1)
+
+
+def distinct_tokens(keys: Tensor, per_row: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """Tokens of one row with equal keys (B, N, K) share their conditioning. Returns one
+    representative token of each distinct (row, key) as row and column indices (U,), and
+    which one each token has, index (B, N); with `per_row`, (B, 1) when every row holds one
+    key."""
+    b, n = keys.shape[:2]
+    if per_row and bool((keys == keys[:, :1]).all()):
+        rows = torch.arange(b, device=keys.device)
+        return rows, torch.zeros_like(rows), rows[:, None]
+    row_ids = torch.arange(b, device=keys.device, dtype=keys.dtype)[:, None, None]
+    flat = torch.cat([row_ids.expand(b, n, 1), keys], dim=-1).flatten(0, 1)
+    _, inverse = torch.unique(flat, dim=0, return_inverse=True)
+    positions = torch.arange(b * n, device=keys.device)
+    first = positions.new_full((int(inverse.max()) + 1,), b * n)
+    first = first.scatter_reduce(0, inverse, positions, "amin")
+    return first // n, first % n, inverse.view(b, n)
+
+
+def route(batch: TokenBatch) -> Routing:
+    """The batch's routing, from its tensors: call it where they are on the host."""
+    padded = bool((batch.seq < 0).any()) or bool((batch.text_seq < 0).any())
+    masked = batch.packed or padded
+    token_lens = text_lens = None
+    if batch.packed and not padded:
+        token_lens = [t * h * w for t, h, w in batch.grids]
+        text_lens = torch.bincount(batch.text_seq[0], minlength=len(token_lens)).tolist()
+    # Without a mask every token of a row reads the row's whole caption: one condition a row
+    # is possible; with one, each token pools its own clip's caption.
+    rows, cols, index = distinct_tokens(condition_keys(batch), per_row=not masked)
+    return Routing(masked, token_lens, text_lens, rows, cols, index)
+
+
+def _routed(batch: TokenBatch) -> TokenBatch:
+    return replace(batch, routing=route(batch))
 
 
 @dataclass
@@ -169,20 +239,22 @@ def stack(samples: list[Sample], patch: PatchSize, ref_fps: float) -> TokenBatch
     text, text_seq = _pad_text([s.text for s in samples])
     layouts, conds = _map_tokens(samples, patch, "layout"), _map_tokens(samples, patch, "cond")
     augs = _aug_tokens(samples, parts)
-    return TokenBatch(
-        x=torch.stack([p[0] for p in parts]),
-        t=torch.stack([p[1] for p in parts]),
-        pos=torch.stack([p[2] for p in parts]),
-        seq=torch.arange(b)[:, None].expand(b, n).clone(),
-        fps=torch.tensor([s.fps for s in samples], dtype=torch.float32)[:, None].expand(b, n),
-        size=torch.stack([p[3] for p in parts]),
-        text=text,
-        text_seq=text_seq,
-        grids=[p[4] for p in parts],
-        packed=False,
-        layout=None if layouts is None else torch.stack(layouts),
-        cond=None if conds is None else torch.stack(conds),
-        aug=None if augs is None else torch.stack(augs),
+    return _routed(
+        TokenBatch(
+            x=torch.stack([p[0] for p in parts]),
+            t=torch.stack([p[1] for p in parts]),
+            pos=torch.stack([p[2] for p in parts]),
+            seq=torch.arange(b)[:, None].expand(b, n).clone(),
+            fps=torch.tensor([s.fps for s in samples], dtype=torch.float32)[:, None].expand(b, n),
+            size=torch.stack([p[3] for p in parts]),
+            text=text,
+            text_seq=text_seq,
+            grids=[p[4] for p in parts],
+            packed=False,
+            layout=None if layouts is None else torch.stack(layouts),
+            cond=None if conds is None else torch.stack(conds),
+            aug=None if augs is None else torch.stack(augs),
+        )
     )
 
 
@@ -207,20 +279,22 @@ def pack(samples: list[Sample], patch: PatchSize, ref_fps: float) -> TokenBatch:
     text_seq = torch.cat([torch.full((s.text.shape[0],), i) for i, s in enumerate(samples)])
     layouts, conds = _map_tokens(samples, patch, "layout"), _map_tokens(samples, patch, "cond")
     augs = _aug_tokens(samples, parts)
-    return TokenBatch(
-        x=torch.cat([p[0] for p in parts])[None],
-        t=torch.cat([p[1] for p in parts])[None],
-        pos=torch.cat([p[2] for p in parts])[None],
-        seq=seq[None],
-        fps=fps[None],
-        size=torch.cat([p[3] for p in parts])[None],
-        text=torch.cat([s.text for s in samples])[None],
-        text_seq=text_seq[None],
-        grids=[p[4] for p in parts],
-        packed=True,
-        layout=None if layouts is None else torch.cat(layouts)[None],
-        cond=None if conds is None else torch.cat(conds)[None],
-        aug=None if augs is None else torch.cat(augs)[None],
+    return _routed(
+        TokenBatch(
+            x=torch.cat([p[0] for p in parts])[None],
+            t=torch.cat([p[1] for p in parts])[None],
+            pos=torch.cat([p[2] for p in parts])[None],
+            seq=seq[None],
+            fps=fps[None],
+            size=torch.cat([p[3] for p in parts])[None],
+            text=torch.cat([s.text for s in samples])[None],
+            text_seq=text_seq[None],
+            grids=[p[4] for p in parts],
+            packed=True,
+            layout=None if layouts is None else torch.cat(layouts)[None],
+            cond=None if conds is None else torch.cat(conds)[None],
+            aug=None if augs is None else torch.cat(augs)[None],
+        )
     )
 
 

@@ -77,7 +77,7 @@ def given_latents(
     at the end, and the (total,) mask of those given frames."""
     some = start if start is not None else end
     given = some.new_zeros(1, some.shape[1], total, *some.shape[3:])
-    mask = torch.zeros(total, dtype=torch.bool, device=some.device)
+    mask = torch.zeros(total, dtype=torch.bool)  # on the host: it shapes the batches built there
     if start is not None:
         given[:, :, : start.shape[2]], mask[: start.shape[2]] = start, True
     if end is not None:

@@ -375,19 +375,21 @@ class DiTTrainer:
         lr = self.lr_at(self.step)
         for group in self.opt.param_groups:
             group["lr"] = lr
-        total = 0.0
+        total = torch.zeros((), device=self.device)
         for batch in batches:
             loss = self.loss(batch, self.step) / len(batches)
             self.scaler.scale(loss).backward()
-            total += loss.item()
+            total += loss.detach()
         self.scaler.unscale_(self.opt)
         norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.config.grad_clip)
-        self.scaler.step(self.opt)
+        self.scaler.step(self.opt)  # (fp16 only: the scaler reads its inf check back)
         self.scaler.update()
         self.opt.zero_grad(set_to_none=True)
         self._update_ema()
         self.step += 1
-        return StepLog(self.step, mean_over_ranks(total, self.info), lr, float(full_tensor(norm)))
+        # The step's one read back to the host, for its log line, after all its work is queued.
+        loss_value, norm_value = torch.stack([total, full_tensor(norm).float()]).tolist()
+        return StepLog(self.step, mean_over_ranks(loss_value, self.info), lr, norm_value)
 
     @torch.no_grad()
     def _update_ema(self) -> None:
