@@ -121,9 +121,18 @@ class TokenBatch:
         return self.packed or bool((self.seq < 0).any()) or bool((self.text_seq < 0).any())
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> TokenBatch:
-        """The batch with every tensor on `device` (those already there are not copied)."""
+        """The batch with every tensor on `device` (those already there are not copied). To a
+        GPU with `non_blocking`, host tensors go through pinned memory, so the copy overlaps
+        the GPU's work instead of waiting for it."""
+        pin = non_blocking and torch.device(device).type == "cuda"
+
+        def move(value):
+            if pin and isinstance(value, Tensor) and value.device.type == "cpu":
+                value = value.pin_memory()
+            return value.to(device, non_blocking=non_blocking)
+
         moved = {
-            f.name: getattr(self, f.name).to(device, non_blocking=non_blocking)
+            f.name: move(getattr(self, f.name))
             for f in fields(self)
             if isinstance(getattr(self, f.name), Tensor | Routing)
         }
