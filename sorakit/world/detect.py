@@ -15,8 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage
-from scipy.optimize import linear_sum_assignment
 
 from sorakit.world.scene import area as shape_area
 from sorakit.world.vocab import BACKGROUND, COLOURS, PALETTE
@@ -89,6 +87,10 @@ def _seeds(labels: np.ndarray, cover: np.ndarray) -> tuple[np.ndarray, list[int]
     yellow frame); rims have no inside, so they never become objects of their own.
     Returns a map of core ids (0: none) and each core's palette index.
     """
+    # scipy is imported where it is used: a quarter second that a plain `generate`, which
+    # imports this module through the planner, never needs.
+    from scipy import ndimage
+
     fg = (labels >= 0) & (cover >= 0.5)
     inside = ndimage.binary_erosion(fg, structure=ndimage.generate_binary_structure(2, 1))
     seeds = np.zeros(labels.shape, dtype=np.int32)
@@ -109,6 +111,8 @@ def detect_frame(frame: np.ndarray) -> list[Detection]:
     Each core claims the non-background pixels within 2.5 px of it; their coverage of the core's
     colour weighs the centroid, area and shape moments.
     """
+    from scipy import ndimage
+
     labels, cover, alpha = segment(frame)
     seeds, colours = _seeds(labels, cover)
     if not colours:
@@ -178,6 +182,8 @@ class Track:
 def track_objects(detections: list[list[Detection]], max_jump: float) -> list[Track]:
     """Link detections of the same colour frame to frame by the nearest centroid (Hungarian
     matching). A detection farther than `max_jump` pixels from every live track starts a new one."""
+    from scipy.optimize import linear_sum_assignment
+
     tracks: list[Track] = []
     for t, found in enumerate(detections):
         for colour in {d.colour for d in found} | {tr.colour for tr in tracks}:
