@@ -48,6 +48,14 @@ STOP_AFTER_OPTION = typer.Option(
 )
 
 
+DETERMINISTIC_OPTION = typer.Option(
+    False,
+    "--deterministic",
+    help="One thread and deterministic kernels: two runs, or a run and its resume, give "
+    "bit-identical weights (slower).",
+)
+
+
 # Sampling options shared by `generate` and `eval world` (`parse_interval`: `build-model` too).
 SHAPE_CONTRAST_OPTION = typer.Option(
     None,

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from sorakit.cli.data import (
+    DETERMINISTIC_OPTION,
     LR_DECAY_OPTION,
     STOP_AFTER_OPTION,
     WARMUP_OPTION,
@@ -136,12 +137,7 @@ def train(
         None, "--sample-every", min=1, help="Write sample videos every N steps (uses the VAE)."
     ),
     threads: int = typer.Option(None, "--threads", min=1, help="Torch threads per process."),
-    deterministic: bool = typer.Option(
-        False,
-        "--deterministic",
-        help="One thread and deterministic kernels: two runs, or a run and its resume, give "
-        "bit-identical weights (slower).",
-    ),
+    deterministic: bool = DETERMINISTIC_OPTION,
     init: Path = typer.Option(
         None,
         "--init",

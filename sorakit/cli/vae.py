@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from sorakit.cli.data import (
+    DETERMINISTIC_OPTION,
     LR_DECAY_OPTION,
     STOP_AFTER_OPTION,
     WARMUP_OPTION,
@@ -77,12 +78,7 @@ def train_vae(
         help="fp32 (default), bf16 or fp16 (autocast; fp16 with a loss "
         "scaler, not with the GAN loss). bf16 is slow on CPUs without bf16 units (AMX).",
     ),
-    deterministic: bool = typer.Option(
-        False,
-        "--deterministic",
-        help="One thread and deterministic kernels: two runs, or a run and its resume, give "
-        "bit-identical weights (slower).",
-    ),
+    deterministic: bool = DETERMINISTIC_OPTION,
     init: Path = typer.Option(
         None,
         "--init",
