@@ -119,11 +119,12 @@ def sample(
     layout = swapped = None
     if plan is not None:
         fmt, tf = transformer.config.layout_format, vae.temporal_factor
-        layout = plan_layout(plan, fmt, shape[2:], s.fps, tf).to(device)
+        layout = plan_layout(plan, fmt, shape[2:], s.fps, tf)  # on the host, compared there
         if s.shape_contrast:  # the contrast layout, built only when shape contrast is asked for
-            swapped = plan_layout(plan, fmt, shape[2:], s.fps, tf, contrast=True).to(device)
-            if torch.equal(swapped, layout):
-                swapped = None  # no small still disc in the plan: no third pass
+            swapped = plan_layout(plan, fmt, shape[2:], s.fps, tf, contrast=True)
+            # No small still disc in the plan: no third pass.
+            swapped = None if torch.equal(swapped, layout) else swapped.to(device)
+        layout = layout.to(device)
     return generate_latents(
         transformer, noise, texts, uncond, s.fps, steps=s.steps, guidance=s.guidance,
         guidance_interval=guidance_interval(pipe.config, s, layout is not None),
