@@ -173,8 +173,7 @@ def generate(
         settings = pipe.settings(request)
         for frames_in, rate, what in given:
             _describe_input(frames_in, rate, what, settings)
-        calls = settings.steps * (2 if settings.sampler == "heun" else 1) * (2 if loop else 1)
-        calls += pipe.config.refiner_steps * len(pipe.cascade_stages(settings, spatial, temporal))
+        calls = pipe.step_count(request)
         with progress_bar() as bar:
             task = bar.add_task("generating", total=calls)
             result = pipe.generate(request, on_step=lambda: bar.advance(task))

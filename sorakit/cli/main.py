@@ -22,6 +22,7 @@ from sorakit.cli.data import data_app
 from sorakit.cli.eval import eval_app
 from sorakit.cli.generate import generate, interpolate, upscale
 from sorakit.cli.plan import plan
+from sorakit.cli.serve import serve
 from sorakit.cli.train import build_model, preprocess, train
 from sorakit.cli.vae import eval_vae, reconstruct, train_vae
 
@@ -38,6 +39,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(eval_app, name="eval")
 app.command("generate")(generate)
 app.command("plan")(plan)
+app.command("serve")(serve)
 app.command("upscale")(upscale)
 app.command("interpolate")(interpolate)
 app.command("train-vae")(train_vae)

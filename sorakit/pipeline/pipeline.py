@@ -197,6 +197,16 @@ class TextToVideoPipeline:
             self.refiners, self.size_multiple, self.vae.temporal_factor, spatial, temporal,
         )  # fmt: skip
 
+    def step_count(self, request: GenerationRequest) -> int:
+        """How many times `generate(request, on_step)` calls `on_step`: for progress bars."""
+        s = self.settings(request)
+        runs = 2 if request.loop and request.image is None else 1  # a loop's start image first
+        count = s.steps * (2 if s.sampler == "heun" else 1) * runs
+        if request.mode == "text":
+            stages = self.cascade_stages(s, request.spatial_refiner, request.temporal_refiner)
+            count += self.config.refiner_steps * len(stages)
+        return count
+
     def refiner_for(self, kind: str, planned: bool) -> DiT:
         """The refiner of `kind` that runs with a plan or without one."""
         if not planned and kind in self.text_only_refiners:

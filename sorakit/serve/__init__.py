@@ -1,0 +1,1 @@
+"""`sorakit serve`: an HTTP API over a job store, with a worker process that generates."""

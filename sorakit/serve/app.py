@@ -1,0 +1,100 @@
+"""`sorakit serve`'s HTTP API: jobs in, video objects and files out, state in SQLite.
+
+The request path only reads and writes the job store; the worker process generates. Files are
+served by job id only: no request reaches a path, and the model is the server's own.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import FileResponse, JSONResponse
+
+from sorakit.serve.schemas import Video, VideoCreate, VideoError, VideoList
+from sorakit.serve.store import Job, JobStore
+from sorakit.serve.worker import remove_files, thumbnail_path, video_path
+
+DEFAULT_MAX_QUEUE = 32
+
+
+def video_object(store: JobStore, job: Job) -> Video:
+    result = job.result or {}
+    error = (
+        VideoError(code=job.error_code, message=job.error_message or "") if job.error_code else None
+    )
+    return Video(
+        id=job.id, model=job.request.get("model", "default"), status=job.status,
+        progress=job.progress, created_at=job.created_at, completed_at=job.completed_at,
+        prompt=job.request["prompt"], seconds=job.request["seconds"], size=job.request["size"],
+        error=error, queue_position=store.queue_position(job), settings=result.get("settings"),
+        plan=result.get("plan"),
+    )  # fmt: skip
+
+
+def create_app(
+    db: Path, data: Path, model_name: str = "default", max_queue: int = DEFAULT_MAX_QUEUE,
+    api_key: str | None = None,
+) -> FastAPI:  # fmt: skip
+    """The app over the job store `db` and the files under `data`."""
+    store = JobStore(db)
+    app = FastAPI(title="sorakit", version="1", description=__doc__)
+
+    def authorised(request: Request) -> None:
+        if api_key is None:
+            return
+        given = request.headers.get("authorization", "")
+        if not secrets.compare_digest(given, f"Bearer {api_key}"):
+            raise HTTPException(401, "a bearer token is required", {"WWW-Authenticate": "Bearer"})
+
+    def job_or_404(video_id: str) -> Job:
+        job = store.get(video_id)
+        if job is None:
+            raise HTTPException(404, f"no video {video_id!r}")
+        return job
+
+    @app.get("/healthz")
+    def healthz() -> dict:
+        return {"status": "ok", "queued": store.queued()}
+
+    @app.post("/v1/videos", response_model=Video, dependencies=[Depends(authorised)])
+    def create_video(body: VideoCreate):
+        if body.model not in ("default", model_name):
+            raise HTTPException(422, f"model: this server serves {model_name!r} only")
+        if store.queued() >= max_queue:
+            return JSONResponse(
+                {"detail": f"the queue is full ({max_queue} jobs); try again later"},
+                status_code=429, headers={"Retry-After": "10"},
+            )  # fmt: skip
+        return video_object(store, store.add(body.model_dump()))
+
+    @app.get("/v1/videos", response_model=VideoList, dependencies=[Depends(authorised)])
+    def list_videos(after: str | None = None, limit: int = Query(20, ge=1, le=100)):
+        jobs = store.list(after, limit + 1)
+        page = [video_object(store, j) for j in jobs[:limit]]
+        return VideoList(data=page, has_more=len(jobs) > limit,
+                         last_id=page[-1].id if page else None)  # fmt: skip
+
+    @app.get("/v1/videos/{video_id}", response_model=Video, dependencies=[Depends(authorised)])
+    def get_video(video_id: str):
+        return video_object(store, job_or_404(video_id))
+
+    @app.delete("/v1/videos/{video_id}", response_model=Video, dependencies=[Depends(authorised)])
+    def delete_video(video_id: str):
+        """Cancels a queued or running job (between sampler steps) and removes its files."""
+        job = store.cancel(job_or_404(video_id).id)
+        store.delete(job.id)
+        remove_files(data, job.id)
+        return video_object(store, job)
+
+    @app.get("/v1/videos/{video_id}/content", dependencies=[Depends(authorised)])
+    def video_content(video_id: str, variant: str = Query("video", pattern="^(video|thumbnail)$")):
+        job = job_or_404(video_id)
+        if job.status != "completed":
+            raise HTTPException(409, f"video {video_id!r} is {job.status}, not completed")
+        if variant == "video":
+            return FileResponse(video_path(data, job.id), media_type="video/mp4")
+        return FileResponse(thumbnail_path(data, job.id), media_type="image/png")
+
+    return app

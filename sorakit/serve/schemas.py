@@ -1,0 +1,75 @@
+"""The HTTP API's bodies, in the shape of OpenAI's Videos API with sorakit's fields beside it.
+Every limit is in the schema, so a bad field is a 422 that names it and its range."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_PROMPT_CHARS = 1000
+MAX_SECONDS = 8.0  # the default model's 65 frames at 8 fps
+
+
+class VideoCreate(BaseModel):
+    """POST /v1/videos."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"prompt": "a red ball falls and bounces", "seconds": "2", "size": "64x64"}]
+    })  # fmt: skip
+
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    seconds: str = Field("2", pattern=r"^\d+(\.\d+)?$", description=f"0 to {MAX_SECONDS:g}")
+    size: str = Field("64x64", pattern=r"^\d{1,4}x\d{1,4}$", description="WIDTHxHEIGHT")
+    model: str = Field("default", description="the server's model (the only one it serves)")
+    seed: int = Field(0, ge=0, lt=2**63)
+    steps: int | None = Field(None, ge=1, le=1000)
+    guidance: float | None = Field(None, ge=0, le=100, allow_inf_nan=False)
+    negative_prompt: str = Field("", max_length=MAX_PROMPT_CHARS)
+    fps: float | None = Field(None, gt=0, le=120, allow_inf_nan=False)
+    planning: bool = True
+
+    @field_validator("seconds")
+    @classmethod
+    def _seconds_in_range(cls, value: str) -> str:
+        if float(value) > MAX_SECONDS:
+            raise ValueError(f"seconds must be from 0 to {MAX_SECONDS:g}")
+        return value
+
+    @field_validator("size")
+    @classmethod
+    def _size_in_range(cls, value: str) -> str:
+        if not all(8 <= int(v) <= 512 for v in value.split("x")):
+            raise ValueError("each side must be from 8 to 512 pixels")
+        return value
+
+
+class VideoError(BaseModel):
+    code: str
+    message: str
+
+
+class Video(BaseModel):
+    """The video object: the job and, once run, what it made."""
+
+    id: str
+    object: Literal["video"] = "video"
+    model: str
+    status: Literal["queued", "in_progress", "completed", "failed", "cancelled"]
+    progress: int = Field(ge=0, le=100)
+    created_at: int
+    completed_at: int | None = None
+    prompt: str
+    seconds: str
+    size: str
+    error: VideoError | None = None
+    queue_position: int | None = None  # 0: next to run
+    settings: dict[str, Any] | None = None  # what the model ran with (the provenance)
+    plan: dict[str, Any] | None = None  # the layout it rendered, if planned
+
+
+class VideoList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Video]
+    has_more: bool
+    last_id: str | None = None
