@@ -154,3 +154,15 @@ def test_a_server_off_loopback_needs_a_key(capsys, monkeypatch):
     monkeypatch.delenv("SORAKIT_API_KEY", raising=False)
     assert main(["serve", "--host", "0.0.0.0"]) == 2
     assert "SORAKIT_API_KEY" in capsys.readouterr().err
+
+
+def test_plans_preview_what_generate_would_render(tmp_path):
+    client = TestClient(create_app(tmp_path / "j.sqlite", tmp_path / "d"))
+    good = client.post("/v1/plans", json={"prompt": "a crimson ball falls", "size": "64x64"})
+    assert good.status_code == 200, good.text
+    body = good.json()
+    assert body["understood"] and body["substitutions"] == {"crimson": "red"}
+    assert len(body["plan"]["frames"]) == 17  # 2 s at 8 fps, as the model takes it
+    vague = client.post("/v1/plans", json={"prompt": "a cat plays the piano"}).json()
+    assert not vague["understood"] and vague["unplaced"]
+    assert client.post("/v1/plans", json={"prompt": "x", "seconds": "99"}).status_code == 422

@@ -59,7 +59,8 @@ def serve(
     )
     worker.start()
     try:
-        app = create_app(db, data, "default" if model is None else str(model), max_queue, api_key)
+        name = "default" if model is None else str(model)
+        app = create_app(db, data, name, max_queue, api_key, model)
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         worker.terminate()

@@ -35,11 +35,7 @@ def load_model(cls: type, config_cls: type, folder: str | os.PathLike, what: str
     """`cls(config)` with its saved weights, in eval mode; ValueError naming `what` if the
     folder is not one. JSON lists become tuples (configs hold tuples)."""
     folder = Path(folder)
-    try:
-        raw = json.loads((folder / CONFIG_NAME).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{folder}: not a saved sorakit {what} ({exc})") from None
-    config = parse_config(config_cls, raw, folder / CONFIG_NAME)
+    config = read_model_config(config_cls, folder, what)
     try:
         weights = load_file(str(folder / WEIGHTS_NAME))
     except Exception as exc:  # safetensors raises its own error for a truncated or bad file
@@ -51,6 +47,16 @@ def load_model(cls: type, config_cls: type, folder: str | os.PathLike, what: str
         first = str(exc).strip().splitlines()[0]
         raise ValueError(f"{folder / WEIGHTS_NAME}: does not fit its config ({first})") from None
     return model.eval()
+
+
+def read_model_config(config_cls: type, folder: str | os.PathLike, what: str = "model"):
+    """A saved model's config alone (its weights unread); ValueError naming the folder."""
+    folder = Path(folder)
+    try:
+        raw = json.loads((folder / CONFIG_NAME).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{folder}: not a saved sorakit {what} ({exc})") from None
+    return parse_config(config_cls, raw, folder / CONFIG_NAME)
 
 
 def parse_config(config_cls: type, raw: Any, where: Path):

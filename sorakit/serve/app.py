@@ -12,9 +12,22 @@ from pathlib import Path
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 
-from sorakit.serve.schemas import Video, VideoCreate, VideoError, VideoList
+from sorakit.models.persist import read_model_config
+from sorakit.models.text import TextEncoder
+from sorakit.models.vae import VAEConfig
+from sorakit.pipeline import DEFAULT_MODEL
+from sorakit.pipeline.config import read_config
+from sorakit.planner import PlanError, Planner, make_plan
+from sorakit.serve.schemas import (
+    PlanCreate,
+    PlanResult,
+    Video,
+    VideoCreate,
+    VideoError,
+    VideoList,
+)
 from sorakit.serve.store import Job, JobStore
-from sorakit.serve.worker import remove_files, thumbnail_path, video_path
+from sorakit.serve.worker import frame_count, remove_files, thumbnail_path, video_path
 
 DEFAULT_MAX_QUEUE = 32
 
@@ -35,11 +48,14 @@ def video_object(store: JobStore, job: Job) -> Video:
 
 def create_app(
     db: Path, data: Path, model_name: str = "default", max_queue: int = DEFAULT_MAX_QUEUE,
-    api_key: str | None = None,
+    api_key: str | None = None, model: Path | None = None,
 ) -> FastAPI:  # fmt: skip
-    """The app over the job store `db` and the files under `data`."""
+    """The app over the job store `db` and the files under `data`; `model` (default: the shipped
+    one) gives the planner its text encoder and canvas defaults."""
     store = JobStore(db)
     app = FastAPI(title="sorakit", version="1", description=__doc__)
+    folder = DEFAULT_MODEL if model is None else Path(model)
+    planner: list[Planner] = []  # built on the first plan: it loads the text encoder
 
     def authorised(request: Request) -> None:
         if api_key is None:
@@ -87,6 +103,25 @@ def create_app(
         store.delete(job.id)
         remove_files(data, job.id)
         return video_object(store, job)
+
+    @app.post("/v1/plans", response_model=PlanResult, dependencies=[Depends(authorised)])
+    def create_plan(body: PlanCreate):
+        """The planner alone (no model runs): the plan `generate` would render, or why not."""
+        config = read_config(folder)
+        if not planner:
+            planner.append(Planner(TextEncoder.from_pretrained(config.text_encoder)))
+        width, height = (int(v) for v in body.size.split("x"))
+        fps = body.fps or config.fps
+        tf = read_model_config(VAEConfig, folder / "vae", "VAE").temporal_factor
+        frames = frame_count(float(body.seconds), fps, tf)
+        parsed = planner[0].parse(body.prompt)
+        result = dict(understood=parsed.understood, unplaced=parsed.unplaced,
+                      substitutions=parsed.substitutions, assumed=parsed.assumed)  # fmt: skip
+        try:
+            plan = make_plan(parsed, width, height, fps, frames, seed=body.seed)
+        except PlanError as exc:
+            return PlanResult(plan=None, error=str(exc), **result)
+        return PlanResult(plan=plan, **result)
 
     @app.get("/v1/videos/{video_id}/content", dependencies=[Depends(authorised)])
     def video_content(video_id: str, variant: str = Query("video", pattern="^(video|thumbnail)$")):

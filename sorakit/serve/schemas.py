@@ -11,6 +11,18 @@ MAX_PROMPT_CHARS = 1000
 MAX_SECONDS = 8.0  # the default model's 65 frames at 8 fps
 
 
+def _seconds_in_range(cls, value: str) -> str:
+    if float(value) > MAX_SECONDS:
+        raise ValueError(f"seconds must be from 0 to {MAX_SECONDS:g}")
+    return value
+
+
+def _size_in_range(cls, value: str) -> str:
+    if not all(8 <= int(v) <= 512 for v in value.split("x")):
+        raise ValueError("each side must be from 8 to 512 pixels")
+    return value
+
+
 class VideoCreate(BaseModel):
     """POST /v1/videos."""
 
@@ -29,19 +41,32 @@ class VideoCreate(BaseModel):
     fps: float | None = Field(None, gt=0, le=120, allow_inf_nan=False)
     planning: bool = True
 
-    @field_validator("seconds")
-    @classmethod
-    def _seconds_in_range(cls, value: str) -> str:
-        if float(value) > MAX_SECONDS:
-            raise ValueError(f"seconds must be from 0 to {MAX_SECONDS:g}")
-        return value
+    _seconds = field_validator("seconds")(_seconds_in_range)
+    _size = field_validator("size")(_size_in_range)
 
-    @field_validator("size")
-    @classmethod
-    def _size_in_range(cls, value: str) -> str:
-        if not all(8 <= int(v) <= 512 for v in value.split("x")):
-            raise ValueError("each side must be from 8 to 512 pixels")
-        return value
+
+class PlanCreate(BaseModel):
+    """POST /v1/plans: the planner alone, for a preview as the prompt is typed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    seconds: str = Field("2", pattern=r"^\d+(\.\d+)?$", description=f"0 to {MAX_SECONDS:g}")
+    size: str = Field("64x64", pattern=r"^\d{1,4}x\d{1,4}$", description="WIDTHxHEIGHT")
+    seed: int = Field(0, ge=0, lt=2**63)
+    fps: float | None = Field(None, gt=0, le=120, allow_inf_nan=False)
+
+    _seconds = field_validator("seconds")(_seconds_in_range)
+    _size = field_validator("size")(_size_in_range)
+
+
+class PlanResult(BaseModel):
+    understood: bool  # every part of the prompt placed: `generate` would render this plan
+    plan: dict[str, Any] | None  # per-frame boxes, or None when nothing could be laid out
+    unplaced: list[str]  # words or problems the planner could not place
+    substitutions: dict[str, str]  # unknown word -> the known word it was read as
+    assumed: list[str]  # what the prompt left open and the planner chose
+    error: str | None = None  # why nothing could be laid out
 
 
 class VideoError(BaseModel):

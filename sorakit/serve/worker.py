@@ -39,13 +39,17 @@ def remove_files(data: Path, job_id: str) -> None:
         path.unlink(missing_ok=True)
 
 
+def frame_count(seconds: float, fps: float, temporal_factor: int) -> int:
+    """The frame count nearest `seconds` at `fps` that a VAE of `temporal_factor` takes."""
+    return 1 + max(0, round(seconds * fps / temporal_factor)) * temporal_factor
+
+
 def to_request(pipe: TextToVideoPipeline, fields: dict) -> GenerationRequest:
     """The API request's fields as a generation request: `seconds` at the frame rate becomes a
     frame count the model accepts (1 + temporal factor x k), `size` a width and height."""
     width, height = (int(v) for v in fields["size"].split("x"))
     fps = fields.get("fps") or pipe.config.fps
-    tf = pipe.vae.temporal_factor
-    frames = 1 + max(0, round(float(fields["seconds"]) * fps / tf)) * tf
+    frames = frame_count(float(fields["seconds"]), fps, pipe.vae.temporal_factor)
     return GenerationRequest(
         prompt=fields["prompt"], negative_prompt=fields.get("negative_prompt", ""),
         seed=fields.get("seed", 0), width=width, height=height, frames=frames, fps=fps,
