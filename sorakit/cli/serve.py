@@ -59,8 +59,7 @@ def serve(
     )
     worker.start()
     try:
-        name = "default" if model is None else str(model)
-        app = create_app(db, data, name, max_queue, api_key, model)
+        app = create_app(db, data, model, max_queue, api_key)
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         worker.terminate()

@@ -47,12 +47,13 @@ def video_object(store: JobStore, job: Job) -> Video:
 
 
 def create_app(
-    db: Path, data: Path, model_name: str = "default", max_queue: int = DEFAULT_MAX_QUEUE,
-    api_key: str | None = None, model: Path | None = None,
+    db: Path, data: Path, model: Path | None = None, max_queue: int = DEFAULT_MAX_QUEUE,
+    api_key: str | None = None,
 ) -> FastAPI:  # fmt: skip
-    """The app over the job store `db` and the files under `data`; `model` (default: the shipped
-    one) gives the planner its text encoder and canvas defaults."""
+    """The app over the job store `db` and the files under `data`, for the worker's `model`
+    (None: the shipped one), which also gives the planner its text encoder and defaults."""
     store = JobStore(db)
+    model_name = "default" if model is None else str(model)
     app = FastAPI(title="sorakit", version="1", description=__doc__)
     folder = DEFAULT_MODEL if model is None else Path(model)
     planner: list[Planner] = []  # built on the first plan: it loads the text encoder
