@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from sorakit.data.layout import LAYOUT_CHANNELS, LAYOUT_FILLS, layout_channels
 from sorakit.models.persist import load_model, save_model
-from sorakit.models.tokens import TokenBatch, route
+from sorakit.models.tokens import TokenBatch, routed
 from sorakit.presets import Presets
 
 
@@ -334,6 +334,7 @@ class DiT(nn.Module):
 
     def forward(self, batch: TokenBatch) -> Tensor:
         cfg = self.config
+        batch = routed(batch)
         x = self.embed(batch.x) + self.pos_embed(batch.pos, batch.size)
         if self.layout_embed is not None:  # no layout reads as the all-zero (dropped) map
             lay = self.layout_embed
@@ -363,8 +364,7 @@ class DiT(nn.Module):
         (benchmarks/dit_bench.py)."""
         pooled_text = pooled(text, layout)  # (B, N, D), or (B, 1, D): one caption a row
         per_row = pooled_text.shape[1] == 1
-        routing = batch.routing if batch.routing is not None else route(batch)
-        rows, cols, index = routing.rows, routing.cols, routing.index
+        rows, cols, index = batch.routing.rows, batch.routing.cols, batch.routing.index
         pick = (rows, cols)
         c = self.cond(batch.t[pick], batch.fps[pick], batch.size[pick])
         c = c + self.text_pool(pooled_text[rows, 0 if per_row else cols])
@@ -408,7 +408,7 @@ def attention_layout(batch: TokenBatch) -> AttentionLayout:
     of its own clip) for padded rows. Padding tokens (seq = -1) attend everywhere so their rows
     are never empty; their outputs are discarded. From the batch's routing (worked out on the
     host) where it has one."""
-    routing = batch.routing if batch.routing is not None else route(batch)
+    routing = routed(batch).routing
     if routing.token_lens is not None:
         return AttentionLayout(token_lens=routing.token_lens, text_lens=routing.text_lens)
     if not routing.masked:

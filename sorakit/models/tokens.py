@@ -114,12 +114,6 @@ class TokenBatch:
     aug: Tensor | None = None  # (B, N) noise-augmentation level of that conditioning
     routing: Routing | None = None  # set by `stack` and `pack`; computed in the forward if None
 
-    @property
-    def masked(self) -> bool:
-        """Whether attention needs a mask (packing or padding); a stacked batch of one shape
-        with unpadded captions runs plain attention."""
-        return self.packed or bool((self.seq < 0).any()) or bool((self.text_seq < 0).any())
-
     def to(self, device: torch.device | str, non_blocking: bool = False) -> TokenBatch:
         """The batch with every tensor on `device` (those already there are not copied). To a
         GPU with `non_blocking`, host tensors go through pinned memory, so the copy overlaps
@@ -187,8 +181,10 @@ def route(batch: TokenBatch) -> Routing:
     return Routing(masked, token_lens, text_lens, rows, cols, index)
 
 
-def _routed(batch: TokenBatch) -> TokenBatch:
-    return replace(batch, routing=route(batch))
+def routed(batch: TokenBatch) -> TokenBatch:
+    """The batch with its routing: its own, or worked out now from its tensors (reading them
+    back from a GPU: batches from `stack` and `pack` never need it)."""
+    return batch if batch.routing is not None else replace(batch, routing=route(batch))
 
 
 @dataclass
@@ -248,7 +244,7 @@ def stack(samples: list[Sample], patch: PatchSize, ref_fps: float) -> TokenBatch
     text, text_seq = _pad_text([s.text for s in samples])
     layouts, conds = _map_tokens(samples, patch, "layout"), _map_tokens(samples, patch, "cond")
     augs = _aug_tokens(samples, parts)
-    return _routed(
+    return routed(
         TokenBatch(
             x=torch.stack([p[0] for p in parts]),
             t=torch.stack([p[1] for p in parts]),
@@ -288,7 +284,7 @@ def pack(samples: list[Sample], patch: PatchSize, ref_fps: float) -> TokenBatch:
     text_seq = torch.cat([torch.full((s.text.shape[0],), i) for i, s in enumerate(samples)])
     layouts, conds = _map_tokens(samples, patch, "layout"), _map_tokens(samples, patch, "cond")
     augs = _aug_tokens(samples, parts)
-    return _routed(
+    return routed(
         TokenBatch(
             x=torch.cat([p[0] for p in parts])[None],
             t=torch.cat([p[1] for p in parts])[None],
