@@ -50,6 +50,10 @@ def serve(
         )
     data = data or _default_data()
     db = data / "jobs.sqlite"
+    try:  # a model folder that cannot serve is refused before anything starts
+        app = create_app(db, data, model, max_queue, api_key)
+    except ValueError as exc:  # GenerationError is one
+        raise typer.BadParameter(f"cannot load the model: {exc}", param_hint="'--model'") from None
     requeued = JobStore(db).requeue_interrupted()
     console.print(f"jobs and videos in {data}" + (f"; {requeued} interrupted jobs queued again"
                                                    if requeued else ""))  # fmt: skip
@@ -59,7 +63,6 @@ def serve(
     )
     worker.start()
     try:
-        app = create_app(db, data, model, max_queue, api_key)
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         worker.terminate()

@@ -52,11 +52,13 @@ def create_app(
 ) -> FastAPI:  # fmt: skip
     """The app over the job store `db` and the files under `data`, for the worker's `model`
     (None: the shipped one), which also gives the planner its text encoder and defaults."""
-    store = JobStore(db)
     model_name = "default" if model is None else str(model)
     app = FastAPI(title="sorakit", version="1", description=__doc__)
     folder = DEFAULT_MODEL if model is None else Path(model)
+    config = read_config(folder)  # the plans' defaults, read once
+    temporal_factor = read_model_config(VAEConfig, folder / "vae", "VAE").temporal_factor
     planner: list[Planner] = []  # built on the first plan: it loads the text encoder
+    store = JobStore(db)
 
     def authorised(request: Request) -> None:
         if api_key is None:
@@ -108,13 +110,11 @@ def create_app(
     @app.post("/v1/plans", response_model=PlanResult, dependencies=[Depends(authorised)])
     def create_plan(body: PlanCreate):
         """The planner alone (no model runs): the plan `generate` would render, or why not."""
-        config = read_config(folder)
         if not planner:
             planner.append(Planner(TextEncoder.from_pretrained(config.text_encoder)))
         width, height = (int(v) for v in body.size.split("x"))
         fps = body.fps or config.fps
-        tf = read_model_config(VAEConfig, folder / "vae", "VAE").temporal_factor
-        frames = frame_count(float(body.seconds), fps, tf)
+        frames = frame_count(float(body.seconds), fps, temporal_factor)
         parsed = planner[0].parse(body.prompt)
         result = dict(understood=parsed.understood, unplaced=parsed.unplaced,
                       substitutions=parsed.substitutions, assumed=parsed.assumed)  # fmt: skip
