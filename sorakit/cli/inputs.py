@@ -61,11 +61,14 @@ def device_and_dtype(device: str, dtype: str):
     """`--device` and `--dtype` resolved, or one clear error naming the option."""
     from sorakit.device import resolve_device, resolve_dtype
 
-    try:
-        return resolve_device(device), resolve_dtype(dtype)
-    except ValueError as exc:
-        option = "'--device'" if "device" in str(exc) else "'--dtype'"
-        raise typer.BadParameter(str(exc), param_hint=option) from None
+    resolved = []
+    for resolve, value, option in ((resolve_device, device, "'--device'"),
+                                   (resolve_dtype, dtype, "'--dtype'")):  # fmt: skip
+        try:
+            resolved.append(resolve(value))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint=option) from None
+    return tuple(resolved)
 
 
 def finite(value: float | None) -> float | None:
