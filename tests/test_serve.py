@@ -3,18 +3,27 @@ cancelling, and jobs kept across a crash."""
 
 from __future__ import annotations
 
+import base64
+import io
+import re
+
 import av
 import pytest
 import torch
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from sorakit.models.dit import DIT_PRESETS, DiT
 from sorakit.models.text import TextEncoder
 from sorakit.models.vae import VAE_PRESETS, CausalVAE
 from sorakit.pipeline import PipelineConfig, TextToVideoPipeline
+from sorakit.planner import parse
 from sorakit.serve.app import create_app
 from sorakit.serve.store import JobStore
-from sorakit.serve.worker import run_job, video_path
+from sorakit.serve.verdicts import plan_verdicts
+from sorakit.serve.worker import content_path, run_job
+from sorakit.world.clip import clip_duration, render_scene
+from sorakit.world.sampling import SceneSpec, sample_scene
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +67,7 @@ def test_a_job_runs_to_a_video_that_plays(server, pipe):
     assert done["settings"]["frames"] == 9  # 1 s at 8 fps, as the model takes it: 1 + 4k
     content = client.get(f"/v1/videos/{video['id']}/content")
     assert content.status_code == 200 and content.headers["content-type"] == "video/mp4"
-    with av.open(str(video_path(data, video["id"]))) as container:
+    with av.open(str(content_path(data, video["id"]))) as container:
         assert sum(1 for _ in container.decode(video=0)) == 9
     thumb = client.get(f"/v1/videos/{video['id']}/content", params={"variant": "thumbnail"})
     assert thumb.status_code == 200 and thumb.content[:4] == b"\x89PNG"
@@ -97,7 +106,7 @@ def test_deleting_cancels_and_removes_the_files(server, pipe):
     work(store, pipe, data)
     assert client.get(f"/v1/videos/{first}").json()["status"] == "completed"
     client.delete(f"/v1/videos/{first}")
-    assert not video_path(data, first).exists() and not list((data / "videos").iterdir())
+    assert not content_path(data, first).exists() and not list((data / "videos").iterdir())
 
 
 def test_a_running_job_stops_at_its_next_step_when_cancelled(server, pipe):
@@ -107,7 +116,7 @@ def test_a_running_job_stops_at_its_next_step_when_cancelled(server, pipe):
     store.cancel(job_id)  # as DELETE does while the worker runs it
     run_job(store, pipe, data, job)
     assert store.get(job_id).status == "cancelled"
-    assert not video_path(data, job_id).exists()
+    assert not content_path(data, job_id).exists()
 
 
 def test_jobs_survive_a_crash_and_run_again(server, pipe, tmp_path):
@@ -166,3 +175,79 @@ def test_plans_preview_what_generate_would_render(tmp_path):
     vague = client.post("/v1/plans", json={"prompt": "a cat plays the piano"}).json()
     assert not vague["understood"] and vague["unplaced"]
     assert client.post("/v1/plans", json={"prompt": "x", "seconds": "99"}).status_code == 422
+
+
+def test_a_planned_video_carries_verdicts_and_a_spritesheet(server, pipe):
+    client, store, data = server
+    job_id = client.post("/v1/videos", json=BODY).json()["id"]
+    work(store, pipe, data)
+    video = client.get(f"/v1/videos/{job_id}").json()
+    assert video["plan"] is not None
+    verdicts = video["verdicts"]
+    assert {"binding", "count", "gravity", "no_extra", "smoothness"} <= set(verdicts)
+    assert all(isinstance(v["passed"], bool) and v["note"] for v in verdicts.values())
+    sheet = client.get(f"/v1/videos/{job_id}/content", params={"variant": "spritesheet"})
+    assert sheet.status_code == 200 and sheet.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(sheet.content)).size == (48, 48)  # 9 frames of 16x16, 3x3
+    assert client.get(f"/v1/videos/{job_id}/content", params={"variant": "x"}).status_code == 422
+
+
+@pytest.mark.parametrize(
+    "prompt,verdict,value",
+    [("a red ball falls and bounces", "gravity", "g = 3.0"),
+     ("a small blue square moves right", "motion", "asked right")],  # fmt: skip
+)
+def test_verdicts_pass_on_the_world_itself(prompt, verdict, value):
+    """The world's own render of a prompt's scene passes the checks a served video gets."""
+    parsed = parse(prompt)
+    spec = SceneSpec(tuple(parsed.groups), relations=tuple(parsed.relations))
+    scene, trajectory = sample_scene(3, aspect=1.0, duration=clip_duration(8.0, 17), spec=spec)
+    clip = render_scene(scene, trajectory, 64, 64, 8.0, 17)
+    verdicts = plan_verdicts(clip.frames, clip.fps, clip.annotation)
+    assert verdicts[verdict]["passed"] and value in verdicts[verdict]["note"], verdicts
+    assert verdicts["binding"]["passed"] and verdicts["no_extra"]["passed"]
+
+
+def _png_base64(size: tuple[int, int]) -> str:
+    out = io.BytesIO()
+    Image.new("RGB", size, (230, 40, 40)).save(out, "PNG")
+    return base64.b64encode(out.getvalue()).decode()
+
+
+def test_an_input_reference_is_animated_from_its_first_frame(server, pipe):
+    client, store, data = server
+    image = "data:image/png;base64," + _png_base64((900, 700))
+    job_id = client.post("/v1/videos", json={**BODY, "input_reference": image}).json()["id"]
+    stored = store.get(job_id).request["input_reference"]
+    assert Image.open(io.BytesIO(base64.b64decode(stored))).size == (512, 398)  # shrunk once
+    work(store, pipe, data)
+    video = client.get(f"/v1/videos/{job_id}").json()
+    assert video["status"] == "completed", video
+    assert video["settings"]["mode"] == "image-to-video" and video["verdicts"] is None
+    for bad in ("not base64!", base64.b64encode(b"not an image").decode()):
+        response = client.post("/v1/videos", json={**BODY, "input_reference": bad})
+        assert response.status_code == 422 and "input_reference" in response.text
+
+
+def test_a_stale_claim_cannot_mark_a_job_run_again(server):
+    """A worker that outlived its server: its job was queued again and claimed by a new worker."""
+    client, store, _ = server
+    job_id = client.post("/v1/videos", json=BODY).json()["id"]
+    stale = store.claim()
+    store.requeue_interrupted()  # the new server
+    fresh = store.claim()
+    assert not store.progress(stale, 50) and store.progress(fresh, 10)
+    store.complete(stale, {"settings": {}})
+    assert store.get(job_id).status == "in_progress" and store.get(job_id).progress == 10
+    store.complete(fresh, {"settings": {}})
+    assert store.get(job_id).status == "completed"
+
+
+def test_the_studio_page_is_served_without_the_network(server):
+    client, _, _ = server
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', page.text):
+        assert client.get(asset).status_code == 200
+    assert "http://" not in page.text and "https://" not in page.text
+    assert "/" not in client.get("/openapi.json").json()["paths"]

@@ -34,13 +34,11 @@ def serve(
 ) -> None:
     """Serve the model over HTTP in the shape of OpenAI's Videos API (POST /v1/videos, ...),
     with jobs in SQLite under --data and a worker process that generates them."""
-    import multiprocessing
-
     import uvicorn
 
     from sorakit.serve.app import create_app
     from sorakit.serve.store import JobStore
-    from sorakit.serve.worker import run_worker
+    from sorakit.serve.supervise import Supervisor
 
     api_key = os.environ.get("SORAKIT_API_KEY") or None
     if not _loopback(host) and api_key is None:
@@ -57,12 +55,5 @@ def serve(
     requeued = JobStore(db).requeue_interrupted()
     console.print(f"jobs and videos in {data}" + (f"; {requeued} interrupted jobs queued again"
                                                    if requeued else ""))  # fmt: skip
-    # A fresh interpreter for the model: a forked copy of a server's threads is not safe.
-    worker = multiprocessing.get_context("spawn").Process(
-        target=run_worker, args=(db, data, None if model is None else str(model)), daemon=True
-    )
-    worker.start()
-    try:
+    with Supervisor(db, data, None if model is None else str(model)):
         uvicorn.run(app, host=host, port=port, log_level="warning")
-    finally:
-        worker.terminate()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from sorakit.models.persist import read_model_config
 from sorakit.models.text import TextEncoder
@@ -27,9 +28,10 @@ from sorakit.serve.schemas import (
     VideoList,
 )
 from sorakit.serve.store import Job, JobStore
-from sorakit.serve.worker import frame_count, remove_files, thumbnail_path, video_path
+from sorakit.serve.worker import VARIANTS, Variant, content_path, frame_count, remove_files
 
 DEFAULT_MAX_QUEUE = 32
+STATIC = Path(__file__).parent / "static"  # the studio page: plain HTML, CSS and JS, no CDN
 
 
 def video_object(store: JobStore, job: Job) -> Video:
@@ -42,7 +44,7 @@ def video_object(store: JobStore, job: Job) -> Video:
         progress=job.progress, created_at=job.created_at, completed_at=job.completed_at,
         prompt=job.request["prompt"], seconds=job.request["seconds"], size=job.request["size"],
         error=error, queue_position=store.queue_position(job), settings=result.get("settings"),
-        plan=result.get("plan"),
+        plan=result.get("plan"), verdicts=result.get("verdicts"),
     )  # fmt: skip
 
 
@@ -72,6 +74,12 @@ def create_app(
         if job is None:
             raise HTTPException(404, f"no video {video_id!r}")
         return job
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def studio() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
 
     @app.get("/healthz")
     def healthz() -> dict:
@@ -125,12 +133,11 @@ def create_app(
         return PlanResult(plan=plan, **result)
 
     @app.get("/v1/videos/{video_id}/content", dependencies=[Depends(authorised)])
-    def video_content(video_id: str, variant: str = Query("video", pattern="^(video|thumbnail)$")):
+    def video_content(video_id: str, variant: Variant = "video"):
+        """The MP4, its first frame (`thumbnail`) or every frame in a grid (`spritesheet`)."""
         job = job_or_404(video_id)
         if job.status != "completed":
             raise HTTPException(409, f"video {video_id!r} is {job.status}, not completed")
-        if variant == "video":
-            return FileResponse(video_path(data, job.id), media_type="video/mp4")
-        return FileResponse(thumbnail_path(data, job.id), media_type="image/png")
+        return FileResponse(content_path(data, job.id, variant), media_type=VARIANTS[variant][1])
 
     return app

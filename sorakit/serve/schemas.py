@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from sorakit.serve.images import MAX_REFERENCE_CHARS, normalise_image
+
 MAX_PROMPT_CHARS = 1000
 MAX_SECONDS = 8.0  # the default model's 65 frames at 8 fps
 
@@ -40,9 +42,18 @@ class VideoCreate(BaseModel):
     negative_prompt: str = Field("", max_length=MAX_PROMPT_CHARS)
     fps: float | None = Field(None, gt=0, le=120, allow_inf_nan=False)
     planning: bool = True
+    input_reference: str | None = Field(
+        None, max_length=MAX_REFERENCE_CHARS,
+        description="an image to animate (its first frame): base64 PNG or JPEG, or a data: URL",
+    )  # fmt: skip
 
     _seconds = field_validator("seconds")(_seconds_in_range)
     _size = field_validator("size")(_size_in_range)
+
+    @field_validator("input_reference")
+    @classmethod
+    def _reference_readable(cls, value: str | None) -> str | None:
+        return None if value is None else normalise_image(value)
 
 
 class PlanCreate(BaseModel):
@@ -91,6 +102,8 @@ class Video(BaseModel):
     queue_position: int | None = None  # 0: next to run
     settings: dict[str, Any] | None = None  # what the model ran with (the provenance)
     plan: dict[str, Any] | None = None  # the layout it rendered, if planned
+    # The world evaluation's verdicts on a planned video: name -> passed, value, note.
+    verdicts: dict[str, dict[str, Any]] | None = None
 
 
 class VideoList(BaseModel):

@@ -3,6 +3,10 @@
 A job goes queued → in_progress → completed | failed, or to cancelled from queued or
 in_progress. A job is marked completed only after its files are written (atomically), and a job
 found in progress at start-up is queued again: its run died with the process that held it.
+
+Each claim of a job gets a fresh token, and a worker's progress, completion or failure counts only
+under the token of its own claim: a worker that outlived its server (killed with -9) cannot mark
+a job that a new server queued again and a new worker now runs.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     request TEXT NOT NULL,
     result TEXT,
     error_code TEXT,
-    error_message TEXT
+    error_message TEXT,
+    claim TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
 """
@@ -47,6 +52,7 @@ class Job:
     result: dict[str, Any] | None  # settings, plan, ... once run
     error_code: str | None
     error_message: str | None
+    claim: str | None = None  # the token of the run that holds it, while in progress
 
 
 def _job(row: sqlite3.Row) -> Job:
@@ -66,6 +72,9 @@ class JobStore:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+            columns = {row["name"] for row in db.execute("PRAGMA table_info(jobs)")}
+            if "claim" not in columns:  # a store made before claims had tokens
+                db.execute("ALTER TABLE jobs ADD COLUMN claim TEXT")
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
@@ -117,37 +126,41 @@ class JobStore:
             ).fetchone()[0]
 
     def claim(self) -> Job | None:
-        """The oldest queued job, now in progress; None when there is none."""
+        """The oldest queued job, now in progress under a new claim token; None when there is
+        none."""
         return self._one(
-            "UPDATE jobs SET status = 'in_progress', progress = 0 WHERE seq = "
-            "(SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1) RETURNING *"
+            "UPDATE jobs SET status = 'in_progress', progress = 0, claim = ? WHERE seq = "
+            "(SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1) RETURNING *",
+            (secrets.token_hex(8),),
         )
 
-    def progress(self, job_id: str, percent: int) -> str | None:
-        """Record progress; returns the job's status (the worker stops when it is cancelled)."""
+    def _update_claimed(self, job: Job, assignments: str, args: tuple) -> None:
+        """Set `assignments` on `job` if it is still in progress under `job`'s claim."""
         with self._connect() as db:
             db.execute(
-                "UPDATE jobs SET progress = ? WHERE id = ? AND status = 'in_progress'",
-                (percent, job_id),
-            )
-            row = db.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return row[0] if row else None
-
-    def complete(self, job_id: str, result: dict[str, Any]) -> None:
-        with self._connect() as db:
-            db.execute(
-                "UPDATE jobs SET status = 'completed', progress = 100, completed_at = ?, "
-                "result = ? WHERE id = ? AND status = 'in_progress'",
-                (int(time.time()), json.dumps(result), job_id),
+                f"UPDATE jobs SET {assignments} WHERE id = ? AND status = 'in_progress' "
+                "AND claim = ?",
+                (*args, job.id, job.claim),
             )
 
-    def fail(self, job_id: str, code: str, message: str) -> None:
-        with self._connect() as db:
-            db.execute(
-                "UPDATE jobs SET status = 'failed', completed_at = ?, error_code = ?, "
-                "error_message = ? WHERE id = ? AND status = 'in_progress'",
-                (int(time.time()), code, message, job_id),
-            )
+    def progress(self, job: Job, percent: int) -> bool:
+        """Record a claimed job's progress; whether its run should go on (False once it is
+        cancelled, deleted, or claimed again after a restart)."""
+        self._update_claimed(job, "progress = ?", (percent,))
+        current = self.get(job.id)
+        return current is not None and (current.status, current.claim) == ("in_progress", job.claim)
+
+    def complete(self, job: Job, result: dict[str, Any]) -> None:
+        self._update_claimed(
+            job, "status = 'completed', progress = 100, completed_at = ?, result = ?",
+            (int(time.time()), json.dumps(result)),
+        )  # fmt: skip
+
+    def fail(self, job: Job, code: str, message: str) -> None:
+        self._update_claimed(
+            job, "status = 'failed', completed_at = ?, error_code = ?, error_message = ?",
+            (int(time.time()), code, message),
+        )  # fmt: skip
 
     def cancel(self, job_id: str) -> Job | None:
         """Cancel a queued or running job (a running one stops at its next sampler step)."""
@@ -167,6 +180,7 @@ class JobStore:
         """Jobs left in progress by a process that died: queued again, to run from the start."""
         with self._connect() as db:
             cur = db.execute(
-                "UPDATE jobs SET status = 'queued', progress = 0 WHERE status = 'in_progress'"
+                "UPDATE jobs SET status = 'queued', progress = 0, claim = NULL "
+                "WHERE status = 'in_progress'"
             )
             return cur.rowcount
