@@ -229,7 +229,8 @@ def _identity(parsed: Parse, group: int, det) -> WorldObject:
     """What the prompt and the detector say a found object is; placed and set moving later."""
     spec = parsed.groups[group]
     size = spec.size or det.size
-    return WorldObject(det.colour, det.shape, size, spec.motion, spec.direction, (0.0, 0.0),
+    motion = spec.motion or "still"
+    return WorldObject(det.colour, det.shape, size, motion, spec.direction, (0.0, 0.0),
                        (0.0, 0.0), group)  # fmt: skip
 
 

@@ -1,14 +1,20 @@
-"""From a prompt to a scene graph over the world's vocabulary.
+"""From a prompt in ordinary English to a scene graph over the world's vocabulary.
 
-The parser reads the language of the world's captions (WORLD.md) and plain variations of it:
-noun phrases `[count] [size] [colour] [size] shape`, each followed by its motion ("falls",
-"moves left", "is thrown to the right", "rests on the ground"), collisions ("A and B collide",
-"A bumps into B"), relations between named objects ("the red ball is left of the blue box") and
-the order of events ("..., then ...", "... before ...", "after the ball lands, ...").
+Three passes:
+1. Words are read as tokens of the lexicon (`sorakit.planner.lexicon`), longest phrase first:
+   "on the left side of" is one relation, "a couple of" one count, "bounces back up" filler.
+2. A word the lexicon does not hold is compared, by the text encoder's embeddings, with the known
+   words of the slot it fills: before a noun it is an adjective (a colour or a size), at the end
+   of a noun phrase a noun (a shape), after one a verb or a relation (`Substituter`). What is
+   not near enough stays unknown and is reported in `Parse.unplaced`, never guessed.
+3. A small grammar over the tokens: noun phrases `[count|the] [size] [colour] noun`, each
+   followed by its motion ("falls", "drifts to the left", "is tossed right", "rests on the
+   floor"), collisions ("A and B collide", "A bumps into B"), relations ("A sits on top of B",
+   "A is next to B": the side left to the planner), and the order of events ("first ..., then
+   ...", "... after that, ...", "once the ball lands, ...").
 
-Words outside the vocabulary are first mapped to the nearest known word by the text encoder's
-embeddings (`Substituter`); what still cannot be placed is reported in `Parse.unplaced`, never
-silently dropped. Unstated attributes stay None and are sampled by the planner.
+Unstated attributes (motion included) stay None; the planner picks them and lists them as
+assumed.
 """
 
 from __future__ import annotations
@@ -17,45 +23,19 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from sorakit.planner.lexicon import FAR_SHADE, SHADES, Token, nearest_colour, phrase_table
 from sorakit.world.sampling import GroupSpec
 from sorakit.world.scene import Relation, Sequence
-from sorakit.world.vocab import (
-    COLOURS,
-    COUNT_WORDS,
-    MOVE_DIRECTIONS,
-    SHAPE_PLURALS,
-    SHAPE_WORDS,
-    SIZE_WORDS,
-    vocabulary,
-)
+from sorakit.world.vocab import MAX_OBJECTS
 
-_TOKEN = re.compile(r"[a-z]+|[.,;!?]")
-_COUNTS = {w: n for n, ws in COUNT_WORDS.items() for w in ws} | {"an": 1}
-_SIZES = {w: s for s, ws in SIZE_WORDS.items() for w in ws}
-_SHAPES = {w: s for s, ws in SHAPE_WORDS.items() for w in ws}
-_PLURALS = {plural: _SHAPES[singular] for singular, plural in SHAPE_PLURALS.items()}
-_STILL = {"stays", "stay", "rests", "rest", "sits", "sit", "hangs", "hang"}
-_MOVE = {"moves", "move", "slides", "slide", "floats", "float"}
-_FALL = {"falls", "fall", "drops", "drop"}
-_THROW = {"thrown", "tossed"}
-_COLLIDE = {"collide", "collides", "bump", "bumps"}
-_LAND = {"lands", "land", "hits", "touches"}
-_RELATIONS = {"above": "above", "over": "above", "below": "below", "under": "below",
-              "beneath": "below"}  # fmt: skip
-_IN_AIR = {"hangs", "hang", "rests", "rest"}
-_THEN = {"then", "before"}
-_AFTER = {"after", "once"}
-# Words that carry no scene content: templates, articles, copulas, connectives.
-_FILLER = {"the", "is", "are", "and", "there", "we", "see", "that", "in", "this", "video",
-           "scene", "shows", "you", "can", "find", "located", "placed", "to", "of", "on",
-           "ground", "each", "other", "with", "into", "it", "they", "bounces", "bounce",
-           "gets", "get", "still", "a", "an", "then", "also", "while"}  # fmt: skip
-# The words a prompt may use that the parser understands; others go to the Substituter.
-KNOWN: frozenset[str] = frozenset(
-    set(vocabulary()) | _FILLER | set(_COUNTS) | set(_SIZES) | set(_SHAPES) | set(_PLURALS)
-    | _STILL | _MOVE | _FALL | _THROW | _COLLIDE | _LAND | set(_RELATIONS) | set(COLOURS)
-    | {"left", "right", "up", "down", "falling", "moving", "resting"}
-)  # fmt: skip
+_TOKEN = re.compile(r"[a-z]+|\d+|[.,;:!?]")
+_NUMBERS = {str(n): n for n in range(1, 10)}
+_LONGEST = 6  # words in the lexicon's longest phrase
+_NP_START = ("det", "count", "size", "colour", "mod")
+_COPULA = ("is", "are", "being", "gets", "get", "was", "were")
+
+# A substitution function: (word, slot) -> the known word it stands for, or None.
+Substitute = Callable[[str, str], "str | None"]
 
 
 @dataclass
@@ -70,6 +50,7 @@ class Parse:
     unplaced: list[str] = field(default_factory=list)  # words or problems, in prompt order
     substitutions: dict[str, str] = field(default_factory=dict)  # unknown word -> known word
     assumed: list[str] = field(default_factory=list)  # defaults the parser had to choose
+    filler: list[str] = field(default_factory=list)  # words read as carrying nothing to draw
 
     @property
     def understood(self) -> bool:
@@ -77,129 +58,247 @@ class Parse:
         return bool(self.groups) and not self.unplaced
 
 
-class _Parser:
-    def __init__(self, tokens: list[str], result: Parse):
-        self.tokens, self.out = tokens, result
+def tokenize(prompt: str) -> list[str]:
+    return _TOKEN.findall(prompt.lower().replace("'", " "))
+
+
+def read_tokens(words: list[str]) -> list[Token]:
+    """Words to lexicon tokens, longest phrase first; unknown words become `unknown` tokens."""
+    table, out, i = phrase_table(), [], 0
+    while i < len(words):
+        for n in range(min(_LONGEST, len(words) - i), 0, -1):
+            token = table.get(tuple(words[i : i + n]))
+            if token is not None:
+                out.append(replace(token, text=" ".join(words[i : i + n])))
+                i += n
+                break
+        else:
+            word = words[i]
+            if word in _NUMBERS:
+                out.append(Token("count", _NUMBERS[word], word))
+            elif word in ".,;:!?":
+                out.append(Token("punct", word, word))
+            else:
+                out.append(Token("unknown", None, word))
+            i += 1
+    return out
+
+
+def _slot(tokens: list[Token], k: int) -> str:
+    """The grammar slot of the unknown token at k, from its known neighbours."""
+    end = k
+    while end < len(tokens) and tokens[end].kind == "unknown":
+        end += 1
+    start = k
+    while start > 0 and tokens[start - 1].kind == "unknown":
+        start -= 1
+    after = tokens[end].kind if end < len(tokens) else "end"
+    before = tokens[start - 1] if start > 0 else None
+    if after in ("shape", "generic", "colour", "size", "mod"):
+        return "adjective"
+    if before is not None and before.kind in _NP_START:
+        return "noun" if k == end - 1 else "adjective"
+    if before is not None and (before.kind in ("shape", "generic", "motion") or
+                               before.text in _COPULA):  # fmt: skip
+        return "verb"
+    return "any"
+
+
+def substitute_unknown(tokens: list[Token], substitute: Substitute, out: Parse) -> list[Token]:
+    """Unknown tokens read as the known word the Substituter finds for their slot."""
+    table = phrase_table()
+    result = list(tokens)
+    for k, token in enumerate(tokens):
+        if token.kind != "unknown":
+            continue
+        word = token.text
+        slot = _slot(result, k)  # from the words read so far: "parcel smacks" is noun, verb
+        known = substitute(word, slot)
+        if known is None and slot == "adjective" and _slot(result[: k + 1], k) == "noun":
+            known = substitute(word, "noun")  # two unknown words: the first may be the noun
+        if known is None:
+            continue
+        new = table[(known,)]
+        if new.kind == "shape":
+            new = replace(new, plural=word.endswith("s") and not word.endswith("ss"))
+        out.substitutions[word] = known
+        result[k] = replace(new, text=word)
+    return result
+
+
+class _Grammar:
+    def __init__(self, tokens: list[Token], out: Parse):
+        self.t, self.out = tokens, out
         self.motion: dict[int, tuple[str, str | None, bool | None]] = {}
-        self.pending_then = False  # "then"/"before" seen: the next motion starts second
-        self.after_group: int | None = None  # "after X lands": X's group starts first
+        self.subjects: list[int] = []  # groups named since the last verb
+        self.last_subjects: list[int] = []  # the subjects of the last verb
+        self.pending_then = False  # "then"/"after that" seen: the next motion starts second
+        self.after_group: int | None = None  # "once X lands": X's group starts first
+        self.expect_landing = False
         self.last_mover: int | None = None
 
-    # --- noun phrases ---
-    def noun_phrase(self, i: int) -> tuple[dict, int] | None:
-        """The noun phrase starting at token i: its attributes and the index after it."""
-        attrs: dict = {"definite": False, "count": None, "size": None, "colour": None}
-        j = i
-        if j < len(self.tokens) and self.tokens[j] == "the":
-            attrs["definite"], j = True, j + 1
-        elif j < len(self.tokens) and self.tokens[j] in _COUNTS:
-            attrs["count"], j = _COUNTS[self.tokens[j]], j + 1
-        while j < len(self.tokens) and (self.tokens[j] in _SIZES or self.tokens[j] in COLOURS):
-            key = "size" if self.tokens[j] in _SIZES else "colour"
-            attrs[key] = _SIZES.get(self.tokens[j], self.tokens[j])
-            j += 1
-        if j < len(self.tokens) and (self.tokens[j] in _SHAPES or self.tokens[j] in _PLURALS):
-            word = self.tokens[j]
-            attrs["shape"], attrs["plural"] = _SHAPES.get(word) or _PLURALS[word], word in _PLURALS
-            return attrs, j + 1
-        return None
+    def kind(self, i: int) -> str:
+        return self.t[i].kind if i < len(self.t) else "end"
 
-    def group_of(self, attrs: dict) -> int:
+    def skip_filler(self, i: int) -> int:
+        while self.kind(i) == "filler":
+            self.out.filler.append(self.t[i].text)
+            i += 1
+        return i
+
+    # --- noun phrases ---
+    def noun_phrase(self, i: int) -> tuple[int, int] | None:
+        """(group, index after) of the noun phrase starting at token i, or None."""
+        attrs = {"definite": False, "count": None, "open_count": False, "size": None}
+        colours: list[Token] = []
+        j = i
+        if self.kind(j) == "det":
+            attrs["definite"], j = True, j + 1
+        elif self.kind(j) == "count":
+            attrs["count"] = self.t[j].value
+            attrs["open_count"] = self.t[j].value is None
+            j += 1
+        unknown: list[str] = []  # unreadable adjectives: reported, the phrase still read
+        while self.kind(j) in ("size", "colour", "mod", "unknown"):
+            if self.kind(j) == "size":
+                attrs["size"] = self.t[j].value
+            elif self.kind(j) == "colour":
+                colours.append(self.t[j])
+            elif self.kind(j) == "unknown":
+                unknown.append(self.t[j].text)
+            j += 1
+        if self.kind(j) not in ("shape", "generic"):
+            return None
+        self.out.unplaced.extend(unknown)
+        noun = self.t[j]
+        attrs.update(shape=noun.value, plural=noun.plural, colour=self.colour_of(colours))
+        return self.group_of(attrs, noun.text), j + 1
+
+    def colour_of(self, colours: list[Token]) -> str | None:
+        """The palette colour a noun phrase's colour words name: the last one ("cherry red" is
+        red); if the words disagree, or the shade is far from every palette colour, the plan
+        says what it drew."""
+        if not colours:
+            return None
+        head = colours[-1]
+        if len({c.value for c in colours}) > 1:
+            words = " ".join(c.text for c in colours)
+            self.out.assumed.append(f"'{words}' drawn as {head.value}")
+        elif head.text in SHADES and nearest_colour(SHADES[head.text])[1] > FAR_SHADE:
+            self.out.assumed.append(f"'{head.text}' drawn as {head.value}, the nearest colour")
+        return head.value
+
+    def group_of(self, attrs: dict, noun: str) -> int:
         """The group a noun phrase names: an earlier one for 'the ...' (or a repeated
         description), else a new one."""
         groups = self.out.groups
         for g, spec in enumerate(groups):
-            same = all(
-                attrs[k] is None or getattr(spec, k) == attrs[k]
-                for k in ("colour", "shape", "size")
-            )
-            repeated = attrs["colour"] is not None and spec.colour == attrs["colour"]
-            if same and (attrs["definite"] or repeated):
+            if attrs["definite"]:  # "the blue box" may name a box whose colour was unreadable
+                same = all(attrs[k] is None or getattr(spec, k) in (None, attrs[k])
+                           for k in ("colour", "shape", "size"))  # fmt: skip
+                if same:
+                    known = {k: getattr(spec, k) or attrs[k] for k in ("colour", "shape", "size")}
+                    groups[g] = replace(spec, **known)
+                    return g
+            elif attrs["colour"] is not None and spec.colour == attrs["colour"] and (
+                attrs["shape"] is not None and spec.shape == attrs["shape"]
+            ) and attrs["size"] in (None, spec.size):  # the same description again
                 return g
-        count = attrs["count"] or (2 if attrs["plural"] else 1)
+        count = attrs["count"]
+        if count is None:
+            count = 2 if attrs["plural"] else 1
+            if attrs["open_count"] or (attrs["plural"] and not attrs["definite"]):
+                self.out.assumed.append(f"'{noun}' without a number: {count}")
+        if count > MAX_OBJECTS:
+            self.out.unplaced.append(f"{count} {noun} (a scene holds at most {MAX_OBJECTS})")
+            count = MAX_OBJECTS
         if attrs["definite"]:
-            self.out.assumed.append(f"'the {attrs['shape']}' names nothing earlier: a new group")
+            self.out.assumed.append(f"'the {noun}' names nothing earlier: a new group")
         groups.append(
-            GroupSpec("still", count=count, colour=attrs["colour"], shape=attrs["shape"],
+            GroupSpec(None, count=count, colour=attrs["colour"], shape=attrs["shape"],
                       size=attrs["size"])
         )  # fmt: skip
         return len(groups) - 1
 
     # --- clauses ---
     def run(self) -> None:
-        subjects: list[int] = []  # groups named since the last verb
-        i, tokens = 0, self.tokens
-        while i < len(tokens):
-            word = tokens[i]
+        i = 0
+        while i < len(self.t):
+            i = self.step(i)
+
+    def step(self, i: int) -> int:
+        token, kind = self.t[i], self.t[i].kind
+        if kind in _NP_START or kind in ("shape", "generic"):
             np = self.noun_phrase(i)
             if np is not None:
-                g = self.group_of(np[0])
-                if self.after_group is None and i > 0 and tokens[i - 1] in _AFTER:
-                    self.after_group = g
+                if self.expect_landing and self.after_group is None:
+                    self.after_group = np[0]
                 else:
-                    subjects.append(g)
-                i = np[1]
-                continue
-            if word in _STILL or word in _MOVE or word in _FALL or word in _THROW:
-                i = self.motion_phrase(i, subjects)
-                subjects = []
-                continue
-            if word in _COLLIDE:
-                i = self.collide(i, subjects)
-                subjects = []
-                continue
-            if word in _LAND and self.after_group is not None:
-                i += 1
-                continue
-            if word in _RELATIONS or (word in ("left", "right") and self.next_is(i, "of")):
-                i = self.relation(i, subjects)
-                subjects = []
-                continue
-            if word in _THEN or (word in _AFTER and self.next_is(i, "that")):
-                self.pending_then = True
-            elif word in ".;!?":
-                subjects = []
-            elif word == ",":
-                pass
-            elif word not in KNOWN:
-                self.out.unplaced.append(word)
-            i += 1
-        for g in subjects:
-            if g not in self.motion:
-                self.out.assumed.append(f"group {g} has no motion: it stays still")
-
-    def next_is(self, i: int, word: str) -> bool:
-        return i + 1 < len(self.tokens) and self.tokens[i + 1] == word
-
-    def direction_after(self, i: int) -> str | None:
-        for w in self.tokens[i + 1 : i + 4]:
-            if w in MOVE_DIRECTIONS:
-                return w
-        return None
-
-    def motion_phrase(self, i: int, subjects: list[int]) -> int:
-        word, tokens = self.tokens[i], self.tokens
-        direction, in_air, end = None, None, i + 1
-        if word in _STILL:
-            motion = "still"
-            on_ground = "ground" in tokens[i + 1 : i + 4]
-            # "hangs" or a bare "rests" is in the air; "stays still" is decided by the relations.
-            in_air = False if on_ground else (True if word in _IN_AIR else None)
-        elif word in _FALL:
-            motion = "fall"
+                    self.subjects.append(np[0])
+                return np[1]
+            if kind != "det" and kind != "count":  # adjectives without a noun they describe
+                self.lose_subject()
+        if kind == "motion":
+            return self.motion_phrase(i)
+        if kind == "collide":
+            return self.collide(i)
+        if kind == "rel":
+            return self.relation(i)
+        if kind == "then":
+            self.pending_then, self.last_subjects = True, []
+        elif kind == "after":
+            self.expect_landing = True
+        elif kind == "land" and self.after_group is not None:
+            self.expect_landing = False
+        elif kind == "punct":
+            if token.value in ".;!?":
+                self.subjects, self.last_subjects = [], []
+        elif kind in ("filler", "ground", "air", "det", "count"):
+            self.out.filler.append(token.text)
+        elif kind == "unknown":
+            self.out.unplaced.append(token.text)
+            self.lose_subject()
         else:
-            motion = "move" if word in _MOVE else "thrown"
-            direction = self.direction_after(i)
-            if direction is None or (motion == "thrown" and direction not in ("left", "right")):
-                self.out.unplaced.append(f"{word} (no direction)")
-                return end
-            end = tokens.index(direction, i + 1) + 1
+            self.out.unplaced.append(f"{token.text} (not placed here)")
+        return i + 1
+
+    def lose_subject(self) -> None:
+        """An unreadable word may be the subject of the next verb: that verb must not fall back
+        to an earlier object, which would give it another object's motion."""
+        self.subjects, self.last_subjects = [], []
+
+    def actors(self) -> list[int]:
+        return self.subjects or self.last_subjects
+
+    def motion_phrase(self, i: int) -> int:
+        motion, direction, in_air = self.t[i].value
+        word, end = self.t[i].text, i + 1
+        j = self.skip_filler(i + 1)
+        if motion in ("move", "thrown", "fall") and self.kind(j) == "dir":
+            if motion != "fall":  # "falls down" says nothing more than "falls"
+                direction = self.t[j].value
+            end = j + 1
+        if motion == "still":
+            if self.kind(j) == "ground":
+                in_air, end = False, j + 1
+            elif self.kind(j) == "air":
+                in_air, end = True, j + 1
+        elif motion == "fall" and self.kind(j) == "ground":
+            end = j + 1
+        if motion in ("move", "thrown") and direction is None:
+            self.out.unplaced.append(f"{word} (no direction)")
+            return end
+        if motion == "thrown" and direction not in ("left", "right"):
+            self.out.unplaced.append(f"{word} {direction} (the world throws left or right)")
+            return end
+        subjects = self.actors()
         if not subjects:
             self.out.unplaced.append(f"{word} (no object named)")
             return end
         for g in subjects:
             self.motion[g] = (motion, direction, in_air)
         self.order_event(subjects[0])
+        self.last_subjects, self.subjects = subjects, []
         return end
 
     def order_event(self, g: int) -> None:
@@ -209,33 +308,35 @@ class _Parser:
             first = self.last_mover
         if first is not None and first != g and self.out.sequence is None:
             self.out.sequence = Sequence(first, g, on_landing=self.after_group is not None)
-        self.pending_then, self.after_group = False, None
+        self.pending_then, self.after_group, self.expect_landing = False, None, False
         self.last_mover = g
 
-    def collide(self, i: int, subjects: list[int]) -> int:
-        pair = list(subjects)
-        np = self.noun_phrase(i + 2) if i + 2 < len(self.tokens) else None
+    def collide(self, i: int) -> int:
+        pair = list(self.subjects)
         end = i + 1
-        if len(pair) == 1 and np is not None:  # "A collides with B", "A bumps into B"
-            pair.append(self.group_of(np[0]))
-            end = np[1]
+        if len(pair) == 1:  # "A collides with B", "A bumps into B"
+            np = self.noun_phrase(self.skip_filler(i + 1))
+            if np is not None:
+                pair.append(np[0])
+                end = np[1]
         if len(pair) != 2 or pair[0] == pair[1]:
-            self.out.unplaced.append(f"{self.tokens[i]} (a collision needs two objects)")
+            self.out.unplaced.append(f"{self.t[i].text} (a collision needs two objects)")
             return end
         for g in pair:
             self.motion[g] = ("collide", None, None)
+        self.last_subjects, self.subjects = pair, []
         return end
 
-    def relation(self, i: int, subjects: list[int]) -> int:
-        word = self.tokens[i]
-        rel = _RELATIONS.get(word) or f"{word} of"
-        j = i + 2 if word in ("left", "right") else i + 1
-        np = self.noun_phrase(j)
-        if not subjects or np is None:
-            self.out.unplaced.append(f"{rel} (needs an object on each side)")
-            return j
-        obj = self.group_of(np[0])
-        self.out.relations.append(Relation(subjects[-1], rel, obj))
+    def relation(self, i: int) -> int:
+        word = self.t[i].value
+        subjects = self.actors()
+        np = self.noun_phrase(self.skip_filler(i + 1)) if subjects else None
+        if np is None:
+            self.out.unplaced.append(f"{self.t[i].text} (needs an object on each side)")
+            self.lose_subject()
+            return i + 1
+        self.out.relations.append(Relation(subjects[-1], word, np[0]))
+        self.last_subjects, self.subjects = subjects, []
         return np[1]
 
 
@@ -246,15 +347,17 @@ def _finish(out: Parse, motions: dict) -> None:
     above |= {r.object for r in out.relations if r.word == "below"}
     groups = []
     for g, spec in enumerate(out.groups):
-        motion, direction, in_air = motions.get(g, ("still", None, None))
+        # No motion read: None, so the plan says it chose "still" rather than claiming it.
+        motion, direction, in_air = motions.get(g, (None, None, None))
         if in_air is None:
-            in_air = motion == "still" and g in above
+            in_air = motion in ("still", None) and g in above
         groups.append(replace(spec, motion=motion, direction=direction, in_air=in_air))
     colliders = [g for g in range(len(groups)) if groups[g].motion == "collide"]
     if len(colliders) not in (0, 2):
         out.unplaced.append(f"{len(colliders)} colliding groups (the world collides pairs)")
         for g in colliders[2:] if len(colliders) > 2 else colliders:
             groups[g] = replace(groups[g], motion="still")
+        colliders = colliders[:2] if len(colliders) > 2 else []
     order = [g for g in range(len(groups)) if g not in colliders[1:2]]
     if len(colliders) == 2:  # the pair side by side
         order.insert(order.index(colliders[0]) + 1, colliders[1])
@@ -263,6 +366,9 @@ def _finish(out: Parse, motions: dict) -> None:
         order = list(seq) + [g for g in order if g not in seq]
     index = {old: new for new, old in enumerate(order)}
     out.groups = [groups[g] for g in order]
+    for g, spec in enumerate(out.groups):
+        if spec.motion is None:
+            out.assumed.append(f"group {g} has no motion read: it stays still")
     out.relations = [Relation(index[r.subject], r.word, index[r.object]) for r in out.relations]
     if out.sequence is not None:
         s = out.sequence
@@ -270,25 +376,16 @@ def _finish(out: Parse, motions: dict) -> None:
         out.sequence = Sequence(index[s.first], index[s.second], on_landing)
 
 
-def tokenize(prompt: str) -> list[str]:
-    return _TOKEN.findall(prompt.lower())
-
-
-def parse(prompt: str, substitute: Callable[[str], str | None] | None = None) -> Parse:
-    """The scene graph of `prompt`. `substitute` maps a word outside the vocabulary to a known
-    word (or None); by default unknown words are reported as unplaced."""
+def parse(prompt: str, substitute: Substitute | None = None) -> Parse:
+    """The scene graph of `prompt`. `substitute` maps a word outside the lexicon, with the slot
+    it fills, to a known word (or None); without it unknown words are reported as unplaced."""
     out = Parse(prompt)
-    tokens = tokenize(prompt)
+    tokens = read_tokens(tokenize(prompt))
     if substitute is not None:
-        for k, word in enumerate(tokens):
-            if word not in KNOWN and word not in ".,;!?":
-                known = substitute(word)
-                if known is not None:
-                    out.substitutions[word] = known
-                    tokens[k] = known
-    parser = _Parser(tokens, out)
-    parser.run()
-    _finish(out, parser.motion)
+        tokens = substitute_unknown(tokens, substitute, out)
+    grammar = _Grammar(tokens, out)
+    grammar.run()
+    _finish(out, grammar.motion)
     if not out.groups:
         out.unplaced.append("the prompt (it names no object)")
     return out

@@ -25,6 +25,7 @@ from another planner (an LLM, a layout tool), and `sorakit generate --plan` rend
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ from sorakit.world.clip import annotate, clip_duration, frame_times
 from sorakit.world.events import events_visible
 from sorakit.world.physics import Trajectory
 from sorakit.world.sampling import SceneSamplingError, SceneSpec, sample_scene
-from sorakit.world.scene import Scene
+from sorakit.world.scene import Relation, Scene
 from sorakit.world.vocab import MAX_OBJECTS
 
 PLAN_KIND = "sorakit-plan"
@@ -62,14 +63,15 @@ def make_plan(
     objects = sum(group.count for group in parsed.groups)
     if objects > MAX_OBJECTS:
         raise PlanError(f"{objects} objects named; a world scene holds at most {MAX_OBJECTS}")
-    spec = SceneSpec(
-        tuple(parsed.groups), relations=tuple(parsed.relations), sequence=parsed.sequence
-    )
+    assumed = list(parsed.assumed)
+    groups = tuple(replace(g, motion=g.motion or "still") for g in parsed.groups)
+    relations = _open_sides(parsed.relations, seed, assumed)
+    spec = SceneSpec(groups, relations=relations, sequence=parsed.sequence)
     try:
         scene, trajectory, shown = _visible_layout(spec, width / height, fps, num_frames, seed)
     except SceneSamplingError as err:
         raise PlanError(f"cannot lay out {parsed.prompt!r} on {width}x{height}: {err}") from None
-    assumed = list(parsed.assumed)
+    assumed += _chosen(parsed, scene)
     if not shown:
         assumed.append(
             f"no layout in {PLAN_TRIES} tries shows every motion inside "
@@ -87,6 +89,31 @@ def make_plan(
         "assumed": assumed,
         **plan,
     }
+
+
+def _open_sides(relations: list[Relation], seed: int, assumed: list[str]) -> tuple:
+    """'beside' leaves the side open: the seed picks it, and the plan says so."""
+    rng = np.random.default_rng([seed, 0xB5])
+    out = []
+    for r in relations:
+        if r.word == "beside":
+            side = str(rng.choice(["left of", "right of"]))
+            assumed.append(f"'beside' leaves the side open: group {r.subject} {side} "
+                           f"group {r.object}")  # fmt: skip
+            r = replace(r, word=side)
+        out.append(r)
+    return tuple(out)
+
+
+def _chosen(parsed: Parse, scene: Scene) -> list[str]:
+    """The attributes the prompt left open and the layout picked, one line per group."""
+    lines = []
+    for g, (spec, group) in enumerate(zip(parsed.groups, scene.groups, strict=True)):
+        picked = [f"{k} {getattr(group, k)}" for k in ("colour", "shape", "size")
+                  if getattr(spec, k) is None]  # fmt: skip
+        if picked:
+            lines.append(f"group {g} ({group.count} x {group.shape}): " + ", ".join(picked))
+    return lines
 
 
 def _visible_layout(

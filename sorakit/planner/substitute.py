@@ -1,10 +1,16 @@
-"""Unknown words read as the nearest known word, by the text encoder's embeddings.
+"""Unknown words read as the nearest known word of their grammar slot, by the text encoder.
 
-"crimson" becomes "red", "sphere" "circle", "huge" "large", "drops" "falls". Each word is
-embedded in the frame "the word X" (a bare word embeds poorly: measured with MiniLM, bare
-"crimson" came out nearest to "purple", framed nearest to "red"), mean-pooled over its own
-tokens, and compared by cosine with the world's content words. Below `threshold` the word stays
-unknown and the parser reports it.
+"scarlet" before a noun becomes a colour, "marble" at the end of a noun phrase a shape,
+"plummets" after one a motion. Each word is embedded in a short frame of its slot ("a X thing",
+"a small X", "the ball X": a bare word embeds poorly), mean-pooled over its own tokens, and
+compared by cosine with the lexicon's words for that slot, embedded the same way
+(`sorakit.planner.lexicon.substitution_targets`). Of the frames tried ("the word X", these, and
+whole-sentence pooling), these put the most calibration words on the right meaning.
+
+A word is substituted only when it is near (`threshold`) and nearer to one meaning than to any
+other by `margin`; otherwise it stays unknown and the parser reports it. Both were calibrated
+on the lexicon itself, each word left out in turn, and on unrelated words
+(`tests/test_planner.py` holds the calibration check), never on the paraphrase benchmark.
 """
 
 from __future__ import annotations
@@ -12,42 +18,73 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from sorakit.world.vocab import COLOURS, MOVE_DIRECTIONS, SHAPE_WORDS, SIZE_WORDS
+from sorakit.planner.lexicon import SHADES, substitution_targets
 
-# Content words an unknown word may stand for (synonyms the parser already knows are left out).
-TARGETS: tuple[str, ...] = (
-    *COLOURS,
-    *(w for ws in SHAPE_WORDS.values() for w in ws),
-    *(w for ws in SIZE_WORDS.values() for w in ws),
-    *MOVE_DIRECTIONS,
-    "falls", "moves", "slides", "thrown", "rests", "collide", "above", "below",
-)  # fmt: skip
-FRAME = "the word {}"
-# Measured on 26 words with MiniLM: right above 0.55 for 11 of 12, wrong below it for most.
-DEFAULT_THRESHOLD = 0.55
+COLOUR_WORDS = frozenset(SHADES)
+
+FRAMES = {"adjective": "a {} thing", "noun": "a small {}", "verb": "the ball {}",
+          "relation": "the ball {}"}  # fmt: skip
+DEFAULT_THRESHOLD = 0.42
+DEFAULT_MARGIN = 0.1
+# Colour words named after things ("carrot") sit near several colours: a colour needs a wider lead.
+COLOUR_MARGIN = 0.15
+SLOTS = {
+    "adjective": ("adjective",),
+    "noun": ("noun",),
+    "verb": ("verb", "relation"),
+    "any": ("adjective", "noun", "verb", "relation"),
+}
 
 
 class Substituter:
-    """Callable: word -> nearest word of `TARGETS`, or None when nothing is near enough."""
+    """Callable: (word, slot) -> the nearest known word of the slot, or None."""
 
-    def __init__(self, encoder, threshold: float = DEFAULT_THRESHOLD):
-        self.encoder, self.threshold = encoder, threshold
-        self.targets = self._embed(list(TARGETS))
+    def __init__(self, encoder, threshold: float = DEFAULT_THRESHOLD,
+                 margin: float = DEFAULT_MARGIN):  # fmt: skip
+        self.encoder, self.threshold, self.margin = encoder, threshold, margin
+        targets = substitution_targets()
+        self.words = {slot: [w for w, _ in pairs] for slot, pairs in targets.items()}
+        self.meanings = {
+            slot: [(t.kind, t.value) for _, t in pairs] for slot, pairs in targets.items()
+        }
+        self.vectors = {slot: self._embed(words, slot) for slot, words in self.words.items()}
+        self._cache: dict[tuple[str, str], str | None] = {}
+
+    def _pieces(self, text: str) -> int:
+        return len(self.encoder.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     @torch.no_grad()
-    def _embed(self, words: list[str]) -> torch.Tensor:
-        hidden, mask = self.encoder.encode([FRAME.format(w) for w in words])
-        mask = mask.clone()
-        mask[:, 0] = False  # [CLS]
-        mask[torch.arange(len(words)), mask.sum(1)] = False  # [SEP], after the last real token
+    def _embed(self, words: list[str], slot: str) -> torch.Tensor:
+        """Each word in its slot's frame, mean-pooled over the word's own tokens."""
+        frame = FRAMES[slot]
+        hidden, _ = self.encoder.encode([frame.format(w) for w in words])
+        start = 1 + self._pieces(frame.split("{}")[0])  # after [CLS] and the frame's prefix
+        mask = torch.zeros(hidden.shape[:2], dtype=torch.bool)
+        for i, word in enumerate(words):
+            mask[i, start : start + self._pieces(word)] = True
         mean = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp_min(1)
         return F.normalize(mean, dim=-1)
 
-    def nearest(self, word: str) -> tuple[str, float]:
-        score = (self._embed([word]) @ self.targets.T)[0]
-        best = int(score.argmax())
-        return TARGETS[best], float(score[best])
+    def ranked(self, word: str, slot: str = "any") -> list[tuple[float, str, tuple]]:
+        """(score, known word, meaning) for the slot's words, best first."""
+        out = []
+        for part in SLOTS[slot]:
+            scores = (self.vectors[part] @ self._embed([word], part)[0]).tolist()
+            out += zip(scores, self.words[part], self.meanings[part], strict=True)
+        return sorted(out, key=lambda r: -r[0])
 
-    def __call__(self, word: str) -> str | None:
-        known, score = self.nearest(word)
-        return known if score >= self.threshold else None
+    def nearest(self, word: str, slot: str = "any") -> tuple[str, float, float]:
+        """The nearest known word, its score, and its lead over the best other meaning."""
+        ranked = self.ranked(word, slot)
+        score, best, meaning = ranked[0]
+        other = next((s for s, _, m in ranked[1:] if m != meaning), -1.0)
+        return best, score, score - other
+
+    def __call__(self, word: str, slot: str = "any") -> str | None:
+        key = (word, slot)
+        if key not in self._cache:
+            best, score, lead = self.nearest(word, slot)
+            margin = max(self.margin, COLOUR_MARGIN) if best in COLOUR_WORDS else self.margin
+            ok = score >= self.threshold and lead >= margin
+            self._cache[key] = best if ok else None
+        return self._cache[key]
