@@ -358,8 +358,12 @@ def _align(truth: list[Group], parsed: list) -> list[int | None]:
     for perm in itertools.permutations(idx + [None] * len(truth), len(truth)):
         if any(p is not None and perm.count(p) > 1 for p in perm):
             continue
+        # Shape and colour say which object is meant: they outweigh the other fields, so a
+        # parse that lost one object is scored against the object it did read.
+        weight = {"shape": 3, "colour": 3}
         score = sum(
-            sum(_group_key(t)[k] == _group_key(parsed[p])[k] for k in _group_key(t))
+            sum(weight.get(k, 1) * (v == _group_key(parsed[p])[k])
+                for k, v in _group_key(t).items() if v is not None)
             for t, p in zip(truth, perm, strict=True) if p is not None
         )  # fmt: skip
         if score > best_score:
