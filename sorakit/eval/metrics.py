@@ -15,6 +15,7 @@ from scipy import ndimage
 
 from sorakit.eval.suite import Expected
 from sorakit.world.detect import Detection, Track, detect_video, track_objects
+from sorakit.world.events import HOLD_FRACTION, direction_fraction
 from sorakit.world.scene import Scene
 from sorakit.world.vocab import BACKGROUND
 
@@ -143,8 +144,11 @@ def judge_motion(video: VideoAnalysis, scene: Scene) -> Verdict:
     axis = {"left": -dx, "right": dx, "up": -dy, "down": dy}
     along = float(axis[group.direction])
     across = abs(dy) if group.direction in ("left", "right") else abs(dx)
-    passed = along >= MIN_DISPLACEMENT and along > across
-    return Verdict(passed, along, f"moved {dx:+.3f}, {dy:+.3f} in 0.5 s, asked {group.direction}")
+    # Both: a clear start (the first half second) and a clip that reads as asked throughout.
+    held = direction_fraction(p, group.direction)
+    passed = along >= MIN_DISPLACEMENT and along > across and held >= HOLD_FRACTION
+    detail = f"moved {dx:+.3f}, {dy:+.3f} in 0.5 s, asked {group.direction}; "
+    return Verdict(passed, along, detail + f"went that way on {held:.0%} of the clip's steps")
 
 
 def _flight(video: VideoAnalysis, track: Track) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,7 @@ import numpy as np
 
 from sorakit.world.captions import make_caption
 from sorakit.world.clip import clip_duration, frame_times
-from sorakit.world.events import event_visible
+from sorakit.world.events import directions_hold, event_visible
 from sorakit.world.physics import Trajectory
 from sorakit.world.sampling import GroupSpec, SceneSpec, sample_scene
 from sorakit.world.scene import Relation, Scene
@@ -180,12 +180,15 @@ def _spec(category: str, i: int, rng: np.random.Generator) -> SceneSpec:
 
 def _observable(category: str, item: SuiteItem) -> bool:
     """Whether the prompted fact can be seen in the clip (`sorakit.world.events`: the
-    prompted object's motion, which is the first object's)."""
+    prompted object's motion, which is the first object's; a mover keeps its direction)."""
     motion = {"motion": "move", "gravity": "fall", "throw": "thrown", "collision": "collide"}
     if category not in motion:
         return True
-    _, traj = item.simulated
-    return event_visible(motion[category], traj, 0, frame_times(item.fps, item.num_frames))
+    scene, traj = item.simulated
+    times = frame_times(item.fps, item.num_frames)
+    visible = event_visible(motion[category], traj, 0, times)
+    # A mover's verdict reads the whole clip: its truth must keep the asked direction too.
+    return visible and (category != "motion" or directions_hold(scene, traj, times))
 
 
 def _item_seed(suite: str, category: str, split: str, index: int, attempt: int) -> int:

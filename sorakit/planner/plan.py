@@ -36,7 +36,7 @@ from sorakit.fileio import atomic_write
 from sorakit.planner.parse import Parse
 from sorakit.world.captions import make_caption
 from sorakit.world.clip import annotate, clip_duration, frame_times
-from sorakit.world.events import events_visible
+from sorakit.world.events import directions_hold, events_visible
 from sorakit.world.physics import Trajectory
 from sorakit.world.sampling import SceneSamplingError, SceneSpec, sample_scene
 from sorakit.world.scene import Relation, Scene
@@ -49,7 +49,7 @@ class PlanError(ValueError):
     """A prompt that cannot be laid out, or a plan file that is not a plan."""
 
 
-PLAN_TRIES = 20  # layouts tried for one whose events all show inside the clip
+PLAN_TRIES = 40  # layouts tried for one whose motions all read as asked inside the clip
 
 
 def make_plan(
@@ -57,7 +57,8 @@ def make_plan(
 ) -> dict[str, Any]:
     """Lay out `parsed` on a canvas (positions and velocities sampled until every stated
     relation and event holds, preferring a layout where every motion can be seen inside the
-    clip: `sorakit.world.events`), simulate it with the world's physics, and return the plan."""
+    clip and every mover keeps its direction: `sorakit.world.events`), simulate it with the
+    world's physics, and return the plan."""
     if not parsed.groups:
         raise PlanError(f"nothing to plan in {parsed.prompt!r}: no object named")
     objects = sum(group.count for group in parsed.groups)
@@ -125,7 +126,7 @@ def _visible_layout(
     duration = clip_duration(fps, num_frames)
     times = frame_times(fps, num_frames)
     first = sample_scene(seed, aspect=aspect, duration=duration, spec=spec)
-    if num_frames == 1 or events_visible(*first, times):
+    if num_frames == 1 or _reads_as_asked(*first, times):
         return *first, True
     for attempt in range(1, PLAN_TRIES):
         key = int(np.random.SeedSequence([seed, attempt]).generate_state(1)[0] & 0x7FFFFFFF)
@@ -133,9 +134,15 @@ def _visible_layout(
             scene, trajectory = sample_scene(key, aspect=aspect, duration=duration, spec=spec)
         except SceneSamplingError:
             continue
-        if events_visible(scene, trajectory, times):
+        if _reads_as_asked(scene, trajectory, times):
             return scene, trajectory, True
     return *first, False
+
+
+def _reads_as_asked(scene: Scene, trajectory: Trajectory, times: np.ndarray) -> bool:
+    """Every motion shows inside the clip, and every mover keeps its direction for most of
+    it (a mover started near the wall it heads for would show the opposite motion)."""
+    return events_visible(scene, trajectory, times) and directions_hold(scene, trajectory, times)
 
 
 def save_plan(plan: dict[str, Any], path: str | Path) -> Path:

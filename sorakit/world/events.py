@@ -21,6 +21,11 @@ from sorakit.world.physics import Trajectory
 from sorakit.world.scene import Scene
 
 MOVE_WINDOW = 0.5  # seconds a mover must keep its direction
+# A mover should read as asked over the clip, not only at its start: the share of frame steps
+# that go the asked way (a step of under STEP_EPS world units counts as not going).
+HOLD_FRACTION = 0.75
+STEP_EPS = 0.002
+_AXES = {"left": (-1.0, 0.0), "right": (1.0, 0.0), "up": (0.0, -1.0), "down": (0.0, 1.0)}
 FLIGHT_FRAMES = 5  # frames in the air before the first landing
 COLLISION_MARGIN = (3, 5)  # frames before the reversal, frames from the reversal to the end
 
@@ -50,6 +55,26 @@ def event_visible(motion: str, traj: Trajectory, obj: int, times: np.ndarray) ->
         before, after = COLLISION_MARGIN
         return bool(flips.size and before <= flips[0] <= len(own) - after)
     raise ValueError(f"unknown motion {motion!r}")
+
+
+def direction_fraction(positions: np.ndarray, direction: str) -> float:
+    """The share of steps between consecutive positions (T, 2), world units, y down, that go
+    `direction` by more than STEP_EPS; 0 for fewer than two positions."""
+    if len(positions) < 2:
+        return 0.0
+    along = np.diff(positions, axis=0) @ np.array(_AXES[direction])
+    return float(np.mean(along > STEP_EPS))
+
+
+def directions_hold(scene: Scene, traj: Trajectory, times: np.ndarray) -> bool:
+    """Whether every mover goes its way on at least HOLD_FRACTION of the clip's frame steps
+    from its own start."""
+    positions = traj.sample(times)[0]  # (t, objects, 2)
+    own = times[:, None] >= traj.start_times[None, :] - 1e-9  # from each object's own start
+    return all(
+        direction_fraction(positions[own[:, i], i], o.direction) >= HOLD_FRACTION
+        for i, o in enumerate(scene.objects) if o.motion == "move"
+    )  # fmt: skip
 
 
 def events_visible(scene: Scene, traj: Trajectory, times: np.ndarray) -> bool:
