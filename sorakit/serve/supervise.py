@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -29,7 +30,7 @@ class Supervisor:
     def _start_worker(self) -> BaseProcess:
         # A fresh interpreter for the model: a forked copy of a server's threads is not safe.
         worker = multiprocessing.get_context("spawn").Process(
-            target=run_worker, args=(self.db, self.data, self.model), daemon=True
+            target=run_worker, args=(self.db, self.data, self.model, os.getpid()), daemon=True
         )
         worker.start()
         return worker

@@ -7,9 +7,13 @@ step and leaves no files. A worker whose server is gone stops at its next step t
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import math
 import os
+import signal
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +34,7 @@ from sorakit.serve.store import Job, JobStore
 from sorakit.serve.verdicts import plan_verdicts
 
 logger = logging.getLogger(__name__)
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 # GET /v1/videos/{id}/content?variant=...: each variant's file suffix and media type.
 Variant = Literal["video", "thumbnail", "spritesheet"]
@@ -150,14 +155,25 @@ def run_job(
         store.fail(job, "internal_error", f"{type(exc).__name__}: {exc}")
 
 
-def run_worker(db: Path, data: Path, model: str | None, poll_s: float = 0.5) -> None:
-    """Run jobs until the process is stopped or the server that started it is gone (killed
-    even with -9: the job it held is queued again when a server starts)."""
-    parent = os.getppid()
+def _die_with_parent() -> None:
+    """On Linux, have the kernel end this process with the server's thread that started it, so
+    a server killed with -9 leaves no worker loading a model beside its successor's."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
-    def alive() -> bool:
-        return os.getppid() == parent
 
+def run_worker(db: Path, data: Path, model: str | None, server: int, poll_s: float = 0.5) -> None:
+    """Run jobs until the process is stopped or its server (process id `server`) is gone, killed
+    even with -9: the job it held is queued again when a server starts."""
+    _die_with_parent()
+
+    def alive() -> bool:  # the server's id, not the parent seen at start: it may be dead by then
+        return os.getppid() == server
+
+    if not alive():
+        return
     store = JobStore(db)
     pipe = TextToVideoPipeline.from_pretrained(model)
     while alive():
