@@ -326,3 +326,20 @@ def test_plan_from_frames_fits_the_restitution_of_a_bounce_it_was_shown():
     fitted = next(float(a.split()[1]) for a in plan["assumed"] if a.startswith("restitution"))
     assert abs(fitted - scene.restitution) < 0.03
     assert _future_error(plan, trajectory, fps, given) < 0.2  # pixels (measured 0.13; 0.28 at 0.7)
+
+
+def test_generate_draws_the_nearest_drawable_prompt_or_stops_with_strict(layout_pipe, tmp_path):
+    """A prompt the world cannot show is said so in one line with the nearest prompts; the
+    video is the first of them, planned (never the noise an unknown prompt gives)."""
+    layout_pipe.save_pretrained(tmp_path / "model")
+    runner = CliRunner()
+    base = ["generate", "a cat playing the piano in Paris", "--model", str(tmp_path / "model")]
+    result = runner.invoke(app, [*base, "--out", str(tmp_path / "cat.mp4")])
+    assert result.exit_code == 0, result.output
+    assert "cannot draw 'cat', 'playing', 'piano', 'paris'" in result.output
+    assert "nearest prompts it can draw" in result.output and "Traceback" not in result.output
+    plan = json.loads((tmp_path / "cat.plan.json").read_text())
+    assert plan["understood"] and plan["prompt"] != "a cat playing the piano in Paris"
+    result = runner.invoke(app, [*base, "--out", str(tmp_path / "strict.mp4"), "--strict"])
+    assert result.exit_code == 2 and not (tmp_path / "strict.mp4").exists()
+    assert "cannot draw" in result.output

@@ -65,6 +65,27 @@ def _read_inputs(image, video, connect, plan) -> tuple[dict, list]:
     return inputs, given
 
 
+def _drawable(pipe, request, strict: bool):
+    """(the request with a prompt the model can draw, whether the planner read it). A plain
+    text-to-video prompt the planner cannot read whole would give coloured noise: say so in one
+    line, then draw the nearest prompt the model can (or stop, with --strict). Other modes keep
+    their prompt: their input frames carry the scene."""
+    from dataclasses import replace
+
+    if not (request.planning and pipe.reads_layout) or request.mode != "text" or request.plan:
+        return request, False
+    reading = pipe.planner.read(request.prompt)
+    if reading.drawable:
+        if reading.ignored:
+            note(f"nothing drawn for {', '.join(reading.ignored)} (the world has no such thing)")
+        return request, True
+    if strict:
+        console.print(f"error: {reading.refusal()}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+    note(f"{reading.refusal()}; drawing '{reading.nearest[0]}' (--strict to stop instead)")
+    return replace(request, prompt=reading.nearest[0]), True
+
+
 def _written(paths) -> str:
     return str(paths[0]) if len(paths) == 1 else f"{paths[0]} ... {paths[-1]} ({len(paths)} files)"
 
@@ -120,6 +141,12 @@ def generate(
         help="Plan the layout and physics first when the whole prompt is understood "
         "(models that read layouts).",
     ),
+    strict: bool = typer.Option(
+        False,
+        "--strict",
+        help="For a prompt the model cannot draw, stop (exit code 2) instead of drawing the "
+        "nearest prompt it can.",
+    ),
 ) -> None:
     """Generate a video from a prompt with the default model (or --model).
 
@@ -159,7 +186,12 @@ def generate(
         pipe = TextToVideoPipeline.from_pretrained(model, device, dtype)
     except (GenerationError, ValueError, OSError) as exc:
         raise typer.BadParameter(f"cannot load the model: {exc}") from None
-    unknown = unknown_words(prompt, pipe.config.vocabulary)
+    try:
+        pipe.settings(request)  # a prompt with no words is refused before it is read
+        request, read = _drawable(pipe, request, strict)
+    except (GenerationError, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+    unknown = [] if read else unknown_words(prompt, pipe.config.vocabulary)
     if unknown:
         console.print(
             f"[yellow]warning:[/] the model never saw {', '.join(sorted(set(unknown)))}; the "

@@ -23,36 +23,61 @@ def plan(
     text_encoder: str = typer.Option(
         "minilm", "--text-encoder", help="Reads unknown words as the nearest known ones."
     ),
+    strict: bool = typer.Option(
+        False, "--strict", help="For a prompt the world cannot show, stop (exit code 2) "
+        "instead of planning the nearest prompt it can."
+    ),
 ) -> None:
     """Plan a prompt: objects (count, colour, shape, size, motion), relations and order of
-    events over the world's vocabulary, then per-frame object boxes from the world's physics.
+    events, then per-frame object boxes from the world's physics.
 
-    Words the planner does not know are read as the nearest known word (shown), or reported as
-    unplaced. The plan is plain JSON in the world's annotation format (see
-    `sorakit.planner.plan`): edit the boxes and render it with `sorakit generate --plan`.
+    Ordinary English works: shades ("navy", "gold") become the nearest of the world's eight
+    colours, nouns ("orb", "crate", "pyramid") its shapes, verbs ("drifts", "sinks", "is
+    tossed") its motions. Other words are read as the nearest known word (shown), or reported.
+    A prompt the world cannot show is reported with the nearest prompts it can, and the first
+    of those is planned. What the prompt leaves open (a colour, a size, the side of "next to")
+    the plan picks and lists as assumed. The plan is plain JSON in the world's annotation
+    format (see `sorakit.planner.plan`): edit the boxes and render it with `sorakit generate
+    --plan`.
     """
     import json
 
     from sorakit.models.text import TextEncoder
-    from sorakit.planner import PlanError, Substituter, make_plan, parse, save_plan
+    from sorakit.planner import PlanError, Planner, make_plan, save_plan
 
     if width < 8 or height < 8:
         raise typer.BadParameter("the canvas must be at least 8x8 pixels")
     try:
-        substitute = Substituter(TextEncoder.from_pretrained(text_encoder))
+        planner = Planner(TextEncoder.from_pretrained(text_encoder))
     except (ValueError, OSError) as exc:
         raise typer.BadParameter(f"cannot load the text encoder: {exc}") from None
-    parsed = parse(prompt, substitute)
+    reading = planner.read(prompt)
+    if not reading.drawable:
+        console.print(f"{'error' if strict else 'note'}: {reading.refusal()}",
+                      highlight=False, soft_wrap=True)  # fmt: skip
+        if strict:
+            raise typer.Exit(2)
+        console.print(f"planning '{reading.nearest[0]}'", highlight=False)
+        reading = planner.read(reading.nearest[0])
+    parsed = reading.parsed
     for word, known in parsed.substitutions.items():
         console.print(f"read '{word}' as '{known}'")
-    for note in parsed.assumed:
-        console.print(f"assumed: {note}")
-    if parsed.unplaced:
-        console.print(f"[yellow]could not place:[/] {', '.join(parsed.unplaced)}")
+    if reading.ignored:
+        console.print(f"nothing drawn for: {', '.join(reading.ignored)}")
     try:
         result = make_plan(parsed, width, height, fps, frames, seed)
     except PlanError as exc:
         raise typer.BadParameter(str(exc)) from None
+    for line in result["assumed"]:
+        console.print(f"assumed: {line}", highlight=False)
+    _describe(result)
+    if out is None:
+        print(json.dumps(result, indent=1))
+    else:
+        print(save_plan(result, out))
+
+
+def _describe(result: dict) -> None:
     for g in result["groups"]:
         motion = g["motion"] + (f" {g['direction']}" if g["direction"] else "")
         air = " (in the air)" if g["in_air"] else ""
@@ -63,7 +88,3 @@ def plan(
         s = result["sequence"]
         when = "when it lands" if s["on_landing"] else "after a delay"
         console.print(f"group {s['second']} starts after group {s['first']} ({when})")
-    if out is None:
-        print(json.dumps(result, indent=1))
-    else:
-        print(save_plan(result, out))

@@ -148,6 +148,13 @@ FILLER = (
     "placed", "positioned", "find", "found",
 )  # fmt: skip
 PUNCTUATION = ".,;:!?"
+# Filler worth naming when generation ignores it: words about manner or setting a user may
+# expect to see drawn (articles and connectives go unmentioned).
+NOTED_FILLER = ("slowly", "quickly", "gently", "fast", "steadily", "back up", "back", "again",
+                "away", "across", "along", "all the way", "some distance", "a bit", "somewhat",
+                "floor", "ground", "onto the floor", "onto the ground", "to the ground",
+                "to the floor", "the scene", "scene", "video", "clip", "picture",
+                "image")  # fmt: skip
 
 
 def _lab(rgb: tuple[int, int, int]) -> tuple[float, float, float]:

@@ -28,7 +28,7 @@ from sorakit.world.sampling import GroupSpec
 from sorakit.world.scene import Relation, Sequence
 from sorakit.world.vocab import MAX_OBJECTS
 
-_TOKEN = re.compile(r"[a-z]+|\d+|[.,;:!?]")
+_TOKEN = re.compile(r"[a-z]+|\d+|[.,;:!?-]")
 _NUMBERS = {str(n): n for n in range(1, 10)}
 _LONGEST = 6  # words in the lexicon's longest phrase
 _NP_START = ("det", "count", "size", "colour", "mod")
@@ -74,6 +74,14 @@ def read_tokens(words: list[str]) -> list[Token]:
                 break
         else:
             word = words[i]
+            if word == "-":  # a hyphen joins words; only a colour compound keeps it (below)
+                i += 1
+                continue
+            head = table.get(tuple(words[i + 2 : i + 3])) if words[i + 1 : i + 2] == ["-"] else None
+            if head is not None and head.kind == "colour":  # "cherry-red": a kind of red
+                out.append(Token("mod", None, word))
+                i += 2
+                continue
             if word in _NUMBERS:
                 out.append(Token("count", _NUMBERS[word], word))
             elif word in ".,;:!?":
@@ -94,6 +102,8 @@ def _slot(tokens: list[Token], k: int) -> str:
         start -= 1
     after = tokens[end].kind if end < len(tokens) else "end"
     before = tokens[start - 1] if start > 0 else None
+    if tokens[k].text.endswith("ing") and len(tokens[k].text) > 5:
+        return "verb"  # "a cat playing": a participle, never the noun
     if after in ("shape", "generic", "colour", "size", "mod"):
         return "adjective"
     if before is not None and before.kind in _NP_START:
@@ -283,7 +293,8 @@ class _Grammar:
                 in_air, end = False, j + 1
             elif self.kind(j) == "air":
                 in_air, end = True, j + 1
-        elif motion == "fall" and self.kind(j) == "ground":
+        elif motion == "fall" and self.kind(j) == "ground":  # "drops onto the floor"
+            self.out.filler.append(self.t[j].text)
             end = j + 1
         if motion in ("move", "thrown") and direction is None:
             self.out.unplaced.append(f"{word} (no direction)")
