@@ -15,7 +15,7 @@ from sorakit.cli.data import (
     parse_interval,
     progress_bar,
 )
-from sorakit.cli.inputs import DEVICE_OPTION, DTYPE_OPTION, finite
+from sorakit.cli.inputs import DEVICE_OPTION, DTYPE_OPTION, device_and_dtype, finite
 
 eval_app = typer.Typer(
     help="Evaluation: layout, counting, binding and physics fidelity as exact numbers.",
@@ -79,8 +79,12 @@ def world(
         "default",
         "--suite",
         help="Prompt suite: default (64x64, 8 fps, "
-        "17 frames), quick, wide (96x64), fine (128x128, 24 fps), cascade (128x128, 16 fps) or "
-        "cascade-temporal (64x64, 16 fps, 33 frames).",
+        "17 frames), quick, wide (96x64), fine (128x128, 24 fps), cascade (128x128, 16 fps), "
+        "cascade-temporal (64x64, 16 fps, 33 frames), or long (minute-long videos at the "
+        "model's size, scored every 10 s against their plan; a model only).",
+    ),
+    seconds: float = typer.Option(
+        60.0, "--seconds", min=10.0, max=120.0, help="Length of the long suite's videos."
     ),
     seeds: int = typer.Option(
         None,
@@ -104,6 +108,9 @@ def world(
     from sorakit.eval.run import evaluate, run_name
     from sorakit.eval.suite import build_suite
 
+    if suite == "long":
+        _long(out, model, planning, seconds, device, dtype)
+        return
     config = _suite(suite, seeds)
     try:
         interval = parse_interval(guidance_interval)
@@ -135,6 +142,41 @@ def world(
         + ", ".join(f"{k} {v:.4f}" for k, v in cont.items() if isinstance(v, float))
     )
     print(report)
+
+
+def _long(out: Path, model: str | None, planning: bool, seconds: float, device: str,
+          dtype: str) -> None:  # fmt: skip
+    """The long suite: each prompt made into a `seconds`-long video and scored per window."""
+    import time
+
+    from sorakit.data.video import write_video
+    from sorakit.eval.long import LONG_PROMPTS, run_long, write_long_report
+    from sorakit.pipeline import GenerationError, GenerationRequest, TextToVideoPipeline
+    from sorakit.pipeline.request import frames_for_seconds
+
+    device, dtype = device_and_dtype(device, dtype)
+    folder = None if model in (None, "default") else Path(model)
+    try:
+        pipe = TextToVideoPipeline.from_pretrained(folder, device, dtype)
+    except (GenerationError, ValueError, OSError) as exc:
+        raise typer.BadParameter(f"cannot load the model: {exc}") from None
+    frames = frames_for_seconds(seconds, pipe.config.fps, pipe.vae.temporal_factor)
+    total = sum(len(p) for p in LONG_PROMPTS.values())
+    (out / "videos").mkdir(parents=True, exist_ok=True)
+
+    def make(prompt: str):
+        request = GenerationRequest(prompt=prompt, frames=frames, planning=planning)
+        start = time.perf_counter()
+        video = pipe.generate(request)
+        plan = video.plan if video.plan is not None else pipe.plan(request)
+        write_video(out / "videos" / f"{len(list((out / 'videos').glob('*.mp4'))):02d}.mp4",
+                    video.frames, video.fps)  # fmt: skip
+        return video.frames, plan, time.perf_counter() - start
+
+    with progress_bar() as bar:
+        task = bar.add_task(f"long videos ({seconds:g} s each)", total=total)
+        results = run_long(make, on_video=lambda _: bar.advance(task))
+    print(write_long_report(results, out))
 
 
 @eval_app.command("prompts")

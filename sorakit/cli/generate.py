@@ -100,6 +100,11 @@ def generate(
     width: int = typer.Option(None, "--width", help="Pixels; a multiple of the model's step."),
     height: int = typer.Option(None, "--height"),
     frames: int = typer.Option(None, "--frames", help="1 for an image, else 1 + 4k."),
+    seconds: float = typer.Option(
+        None, "--seconds", min=0.0, max=120.0, callback=finite,
+        help="Length in seconds, instead of --frames. Past the model's own length (8 s) the "
+        "video is made window by window, up to 120 s, planned as one simulation.",
+    ),
     fps: float = typer.Option(
         None, "--fps", callback=finite, help="Frame rate of the generated motion."
     ),
@@ -165,11 +170,15 @@ def generate(
 
     A planned video is saved with its plan beside it (NAME.plan.json).
     """
+    from dataclasses import replace
+
     from sorakit.pipeline import GenerationError, GenerationRequest, TextToVideoPipeline
-    from sorakit.pipeline.request import unknown_words
+    from sorakit.pipeline.request import frames_for_seconds, unknown_words
     from sorakit.planner import save_plan
 
     check_output(out)
+    if seconds is not None and frames is not None:
+        raise typer.BadParameter("give --frames or --seconds, not both")
     device, dtype = device_and_dtype(device, dtype)
     inputs, given = _read_inputs(image, video, connect, plan)
     try:  # contradictions are refused before the model loads
@@ -186,6 +195,9 @@ def generate(
         pipe = TextToVideoPipeline.from_pretrained(model, device, dtype)
     except (GenerationError, ValueError, OSError) as exc:
         raise typer.BadParameter(f"cannot load the model: {exc}") from None
+    if seconds is not None:
+        count = frames_for_seconds(seconds, fps or pipe.config.fps, pipe.vae.temporal_factor)
+        request = replace(request, frames=count)
     try:
         pipe.settings(request)  # a prompt with no words is refused before it is read
         request, read = _drawable(pipe, request, strict)
@@ -207,8 +219,13 @@ def generate(
             _describe_input(frames_in, rate, what, settings)
         calls = pipe.step_count(request)
         with progress_bar() as bar:
-            task = bar.add_task("generating", total=calls)
-            result = pipe.generate(request, on_step=lambda: bar.advance(task))
+            if settings.frames > pipe.config.max_frames:  # a long video: seconds of it done
+                length = round((settings.frames - 1) / settings.fps)
+                task = bar.add_task("seconds of video", total=length)
+                step = length / calls
+            else:
+                task, step = bar.add_task("generating", total=calls), 1
+            result = pipe.generate(request, on_step=lambda: bar.advance(task, step))
         written = result.save(out)
     except (GenerationError, ValueError) as exc:
         raise typer.BadParameter(str(exc)) from None

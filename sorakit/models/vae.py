@@ -470,6 +470,13 @@ class CausalVAE(nn.Module):
             out[:, :, start : start + piece.shape[2]] = piece
         return out
 
+    def stream_decoder(self) -> Callable[[Tensor], Tensor]:
+        """A decoder for one video whose latents arrive a piece at a time, in order: each call
+        takes the next normalised latent frames and returns their video frames, equal to the
+        matching frames of `decode` of the whole (the causal cache carries the past)."""
+        cache = CausalCache()
+        return lambda z: self.decoder(self._denormalise(z), cache)
+
     def decode(self, z: Tensor, chunk: int | None = None, tile: int | None = None) -> Tensor:
         """Videos (B, C, T, H, W), roughly in [-1, 1], from normalised latents."""
         sf = self.config.spatial_factor

@@ -3,7 +3,8 @@
 Every mode works in latent space, the way the transformer was trained: frames given by the user
 are encoded and held clean at t = 0 while the rest is generated.
 - text: text-to-video / text-to-image (frames = 1), planned when the prompt is understood,
-  through the cascade when the request asks for more than the base makes;
+  through the cascade when the request asks for more than the base makes; longer than the
+  model's own clips, window by window (`sorakit.pipeline.long`);
 - image: the image is the first latent frame;
 - extend forward: the video's latents are the prefix; extend backward: its latents after the
   first (each covering `temporal_factor` frames) are the suffix, so its first frame is replaced;
@@ -36,6 +37,7 @@ from sorakit.pipeline.blocks import (
     sample,
 )
 from sorakit.pipeline.errors import GenerationError
+from sorakit.pipeline.long import long_video
 from sorakit.pipeline.output import GeneratedVideo
 from sorakit.pipeline.provenance import Provenance
 from sorakit.pipeline.request import GenerationRequest, Settings
@@ -50,7 +52,13 @@ def finish(
     pipe: TextToVideoPipeline, latents: Tensor, s: Settings, mode: str, **extra
 ) -> GeneratedVideo:
     """Decode `latents` and record how they were made (`extra`: the mode's own fields)."""
-    frames = decode(pipe.vae, latents)
+    return record(pipe, decode(pipe.vae, latents), s, mode, **extra)
+
+
+def record(
+    pipe: TextToVideoPipeline, frames: np.ndarray, s: Settings, mode: str, **extra
+) -> GeneratedVideo:
+    """Decoded frames with how they were made (`extra`: the mode's own fields)."""
     planned = bool(extra.get("planned"))
     record = Provenance(
         prompt=s.prompt, negative_prompt=s.negative_prompt, seed=s.seed, mode=mode,
@@ -88,6 +96,8 @@ def refine_stage(
 def text_to_video(
     pipe: TextToVideoPipeline, req: GenerationRequest, s: Settings, on_step: Step
 ) -> GeneratedVideo:
+    if s.frames > pipe.config.max_frames:
+        return long_video(pipe, req, s, on_step, record)
     stages = pipe.cascade_stages(s, req.spatial_refiner, req.temporal_refiner)
     b = base_canvas(Canvas(s.width, s.height, s.frames, s.fps), stages, _tf(pipe))
     base = replace(s, width=b.width, height=b.height, frames=b.frames, fps=b.fps)

@@ -32,6 +32,7 @@ from sorakit.pipeline.config import (
     write_config,
 )
 from sorakit.pipeline.errors import GenerationError
+from sorakit.pipeline.long import step_count as long_step_count
 from sorakit.pipeline.output import GeneratedVideo
 from sorakit.pipeline.provenance import file_sha256
 from sorakit.pipeline.request import GenerationRequest, Settings, resolve
@@ -202,6 +203,8 @@ class TextToVideoPipeline:
         s = self.settings(request)
         runs = 2 if request.loop and request.image is None else 1  # a loop's start image first
         count = s.steps * (2 if s.sampler == "heun" else 1) * runs
+        if request.mode == "text" and s.frames > self.config.max_frames:
+            return long_step_count(count, s.frames, self.vae.temporal_factor, self.config.frames)
         if request.mode == "text":
             stages = self.cascade_stages(s, request.spatial_refiner, request.temporal_refiner)
             count += self.config.refiner_steps * len(stages)

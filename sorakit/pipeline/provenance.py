@@ -36,6 +36,8 @@ class Provenance:
     middle_latent_frames: int | None = None  # connect: the generated latent frames
     input_frames: int | None = None  # upscale / interpolate: the given video's frames
     training_step: int | None = None  # a sample video made during training
+    windows: int | None = None  # a long video: the windows it was made in
+    context_latent_frames: int | None = None  # a long video: latent frames each window is given
     generator: str = "sorakit"
     sorakit_version: str = sorakit.__version__
     weights_sha256: dict[str, str] = field(default_factory=dict)  # component -> file digest

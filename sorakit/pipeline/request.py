@@ -227,12 +227,25 @@ def resolve(
         guidance=pick("guidance"), guidance_interval=request.guidance_interval,
         shape_contrast=pick("shape_contrast"), seed=request.seed, sampler=pick("sampler"),
     )  # fmt: skip
-    check_settings(settings, config, size_multiple, temporal_factor)
+    check_settings(settings, config, size_multiple, temporal_factor, request.mode == "text")
     return settings
 
 
-def check_settings(s: Settings, config: PipelineConfig, multiple: int, tf: int) -> None:
-    """Raise GenerationError, with one line, for anything the model cannot make."""
+def frames_for_seconds(seconds: float, fps: float, temporal_factor: int) -> int:
+    """The frame count nearest `seconds` at `fps` that a VAE of `temporal_factor` takes."""
+    return 1 + max(0, round(seconds * fps / temporal_factor)) * temporal_factor
+
+
+# Text-to-video beyond the model's own length is made chunk by chunk (sorakit.pipeline.long):
+# two minutes at 8 fps.
+LONG_MAX_FRAMES = 961
+
+
+def check_settings(
+    s: Settings, config: PipelineConfig, multiple: int, tf: int, long_ok: bool = False
+) -> None:
+    """Raise GenerationError, with one line, for anything the model cannot make; `long_ok`:
+    the mode can make videos longer than the model's own length."""
     if not s.prompt.strip():
         raise GenerationError("the prompt is empty")
     if not re.search(r"[^\W_]", s.prompt):
@@ -243,10 +256,11 @@ def check_settings(s: Settings, config: PipelineConfig, multiple: int, tf: int) 
                 f"{name} {side} is not possible: use a multiple of {multiple} "
                 f"from {multiple} to {config.max_side}"
             )
-    if s.frames < 1 or (s.frames - 1) % tf or s.frames > config.max_frames:
+    most = max(config.max_frames, LONG_MAX_FRAMES) if long_ok else config.max_frames
+    if s.frames < 1 or (s.frames - 1) % tf or s.frames > most:
         raise GenerationError(
             f"{s.frames} frames is not possible: use 1 (an image) or 1 + {tf}k "
-            f"({1 + tf}, {1 + 2 * tf}, ...) up to {config.max_frames}"
+            f"({1 + tf}, {1 + 2 * tf}, ...) up to {most}"
         )
     if not 1 <= s.steps <= 1000:
         raise GenerationError(f"steps must be from 1 to 1000, got {s.steps}")
