@@ -22,6 +22,13 @@ from sorakit.cli.inputs import (
     note,
     read_media,
 )
+from sorakit.cli.verify import (
+    NO_PROVENANCE,
+    PROVENANCE_PROMPT,
+    SIGNING_CERT,
+    SIGNING_KEY,
+    provenance_options,
+)
 
 
 def _describe_input(frames, fps: float | None, what: str, settings) -> None:
@@ -146,12 +153,20 @@ def generate(
         help="Plan the layout and physics first when the whole prompt is understood "
         "(models that read layouts).",
     ),
+    profile: bool = typer.Option(
+        False, "--profile", help="Print where the run spent its time: imports, model load, "
+        "planning, sampling, decoding, writing."
+    ),
     strict: bool = typer.Option(
         False,
         "--strict",
         help="For a prompt the model cannot draw, stop (exit code 2) instead of drawing the "
         "nearest prompt it can.",
     ),
+    no_provenance: bool = NO_PROVENANCE,
+    provenance_prompt: bool = PROVENANCE_PROMPT,
+    signing_cert: Path = SIGNING_CERT,
+    signing_key: Path = SIGNING_KEY,
 ) -> None:
     """Generate a video from a prompt with the default model (or --model).
 
@@ -172,11 +187,15 @@ def generate(
     """
     from dataclasses import replace
 
+    from sorakit.cli.profile import Phases
     from sorakit.pipeline import GenerationError, GenerationRequest, TextToVideoPipeline
     from sorakit.pipeline.request import frames_for_seconds, unknown_words
     from sorakit.planner import save_plan
 
+    phases = Phases()
     check_output(out)
+    marks = provenance_options(no_provenance, provenance_prompt, signing_cert, signing_key,
+                               tuple(p for p in (image, video, *(connect or ())) if p))  # fmt: skip
     if seconds is not None and frames is not None:
         raise typer.BadParameter("give --frames or --seconds, not both")
     device, dtype = device_and_dtype(device, dtype)
@@ -191,10 +210,12 @@ def generate(
         )  # fmt: skip
     except GenerationError as exc:
         raise typer.BadParameter(str(exc)) from None
+    phases.mark("reading the request")
     try:
         pipe = TextToVideoPipeline.from_pretrained(model, device, dtype)
     except (GenerationError, ValueError, OSError) as exc:
         raise typer.BadParameter(f"cannot load the model: {exc}") from None
+    phases.mark("loading the model (VAE, transformer, text encoder)")
     if seconds is not None:
         count = frames_for_seconds(seconds, fps or pipe.config.fps, pipe.vae.temporal_factor)
         request = replace(request, frames=count)
@@ -225,18 +246,28 @@ def generate(
                 step = length / calls
             else:
                 task, step = bar.add_task("generating", total=calls), 1
-            result = pipe.generate(request, on_step=lambda: bar.advance(task, step))
-        written = result.save(out)
+            def on_step() -> None:
+                phases.step()
+                bar.advance(task, step)
+
+            phases.mark("reading the prompt")
+            result = pipe.generate(request, on_step=on_step)
+            phases.sampled()
+        written = result.save(out, marks)
     except (GenerationError, ValueError) as exc:
         raise typer.BadParameter(str(exc)) from None
     if result.plan is not None:
         where = save_plan(result.plan, out.with_name(out.stem + ".plan.json"))
         console.print(f"planned layout: {where}")
+    phases.mark("writing the files")
     print(_written(written))
+    if profile:
+        console.print(phases.table(), highlight=False)
 
 
 def _refine_command(kind: str, video: Path, out: Path, prompt: str, model: Path | None,
-                    seed: int, plan: Path | None, device: str, dtype: str) -> None:  # fmt: skip
+                    seed: int, plan: Path | None, device: str, dtype: str,
+                    marks) -> None:  # fmt: skip
     from sorakit.data.safe_read import REFINE_INPUT
     from sorakit.pipeline import GenerationError, TextToVideoPipeline
     from sorakit.planner import PlanError, load_plan
@@ -263,7 +294,7 @@ def _refine_command(kind: str, video: Path, out: Path, prompt: str, model: Path 
             task = bar.add_task(f"{kind} refiner", total=pipe.config.refiner_steps)
             result = pipe.refine_video(kind, frames, fps or 8.0, prompt, seed,
                                        on_step=lambda: bar.advance(task), plan=layout)  # fmt: skip
-        print(_written(result.save(out)))
+        print(_written(result.save(out, marks)))
     except (GenerationError, ValueError) as exc:
         raise typer.BadParameter(str(exc)) from None
 
@@ -286,10 +317,16 @@ def upscale(
     dtype: str = DTYPE_OPTION,
     seed: int = typer.Option(0, "--seed"),
     plan: Path = _REFINE_PLAN,
+    no_provenance: bool = NO_PROVENANCE,
+    provenance_prompt: bool = PROVENANCE_PROMPT,
+    signing_cert: Path = SIGNING_CERT,
+    signing_key: Path = SIGNING_KEY,
 ) -> None:
     """Twice the width and height, with the cascade's spatial refiner (any video: the refiner
     is the cascade stage run alone)."""
-    _refine_command("spatial", video, out, prompt, model, seed, plan, device, dtype)
+    marks = provenance_options(no_provenance, provenance_prompt, signing_cert, signing_key,
+                               (video,))  # fmt: skip
+    _refine_command("spatial", video, out, prompt, model, seed, plan, device, dtype, marks)
 
 
 def interpolate(
@@ -301,7 +338,13 @@ def interpolate(
     dtype: str = DTYPE_OPTION,
     seed: int = typer.Option(0, "--seed"),
     plan: Path = _REFINE_PLAN,
+    no_provenance: bool = NO_PROVENANCE,
+    provenance_prompt: bool = PROVENANCE_PROMPT,
+    signing_cert: Path = SIGNING_CERT,
+    signing_key: Path = SIGNING_KEY,
 ) -> None:
     """Twice the frame rate (new frames between the given ones), with the cascade's temporal
     refiner."""
-    _refine_command("temporal", video, out, prompt, model, seed, plan, device, dtype)
+    marks = provenance_options(no_provenance, provenance_prompt, signing_cert, signing_key,
+                               (video,))  # fmt: skip
+    _refine_command("temporal", video, out, prompt, model, seed, plan, device, dtype, marks)

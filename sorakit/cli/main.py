@@ -25,6 +25,7 @@ from sorakit.cli.plan import plan
 from sorakit.cli.serve import serve
 from sorakit.cli.train import build_model, preprocess, train
 from sorakit.cli.vae import eval_vae, reconstruct, train_vae
+from sorakit.cli.verify import verify
 
 app = typer.Typer(
     name="sorakit",
@@ -47,6 +48,7 @@ app.command("reconstruct")(reconstruct)
 app.command("preprocess")(preprocess)
 app.command("train")(train)
 app.command("build-model")(build_model)
+app.command("verify")(verify)
 eval_app.command("vae")(eval_vae)
 
 
