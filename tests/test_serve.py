@@ -174,6 +174,9 @@ def test_plans_preview_what_generate_would_render(tmp_path):
     assert len(body["plan"]["frames"]) == 17  # 2 s at 8 fps, as the model takes it
     vague = client.post("/v1/plans", json={"prompt": "a cat plays the piano"}).json()
     assert not vague["understood"] and vague["unplaced"]
+    # What a video of it draws: the nearest prompt the world can show, planned, and said so.
+    assert "cannot draw 'cat'" in vague["refusal"] and len(vague["nearest"]) == 3
+    assert vague["plan"]["prompt"] == vague["nearest"][0]
     assert client.post("/v1/plans", json={"prompt": "x", "seconds": "99"}).status_code == 422
 
 
@@ -252,3 +255,14 @@ def test_the_studio_page_is_served_without_the_network(server):
         assert client.get(asset).status_code == 200
     assert "http://" not in page.text and "https://" not in page.text
     assert "/" not in client.get("/openapi.json").json()["paths"]
+
+
+def test_a_prompt_the_world_cannot_show_is_drawn_as_the_nearest_it_can(server, pipe):
+    client, store, data = server
+    body = {**BODY, "prompt": "a cat playing the piano in Paris"}
+    job_id = client.post("/v1/videos", json=body).json()["id"]
+    work(store, pipe, data)
+    done = client.get(f"/v1/videos/{job_id}").json()
+    assert done["status"] == "completed" and done["plan"]["understood"]
+    drawn = done["settings"]["prompt"]  # the provenance says what was drawn
+    assert drawn != body["prompt"] and drawn == pipe.planner.read(body["prompt"]).nearest[0]

@@ -73,15 +73,12 @@ def _read_inputs(image, video, connect, plan) -> tuple[dict, list]:
 
 
 def _drawable(pipe, request, strict: bool):
-    """(the request with a prompt the model can draw, whether the planner read it). A plain
-    text-to-video prompt the planner cannot read whole would give coloured noise: say so in one
-    line, then draw the nearest prompt the model can (or stop, with --strict). Other modes keep
-    their prompt: their input frames carry the scene."""
-    from dataclasses import replace
-
-    if not (request.planning and pipe.reads_layout) or request.mode != "text" or request.plan:
+    """(the request to run, whether the planner read its prompt): a prompt the world cannot
+    show is said so in one line and replaced by the nearest it can (`read_prompt`), or, with
+    --strict, refused with exit code 2."""
+    drawn, reading = pipe.read_prompt(request)
+    if reading is None:
         return request, False
-    reading = pipe.planner.read(request.prompt)
     if reading.drawable:
         if reading.ignored:
             note(f"nothing drawn for {', '.join(reading.ignored)} (the world has no such thing)")
@@ -89,8 +86,8 @@ def _drawable(pipe, request, strict: bool):
     if strict:
         console.print(f"error: {reading.refusal()}", highlight=False, soft_wrap=True)
         raise typer.Exit(2)
-    note(f"{reading.refusal()}; drawing '{reading.nearest[0]}' (--strict to stop instead)")
-    return replace(request, prompt=reading.nearest[0]), True
+    note(f"{reading.refusal()}; drawing '{drawn.prompt}' (--strict to stop instead)")
+    return drawn, True
 
 
 def _written(paths) -> str:

@@ -36,7 +36,7 @@ from sorakit.pipeline.long import step_count as long_step_count
 from sorakit.pipeline.output import GeneratedVideo
 from sorakit.pipeline.provenance import file_sha256
 from sorakit.pipeline.request import GenerationRequest, Settings, resolve
-from sorakit.planner.policy import Planner
+from sorakit.planner.policy import Planner, Reading
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "default-model"
 
@@ -229,6 +229,18 @@ class TextToVideoPipeline:
         """`generate` with the request's fields as keywords (and `on_step`)."""
         on_step = fields.pop("on_step", None)
         return self.generate(GenerationRequest.from_fields(prompt=prompt, **fields), on_step)
+
+    def read_prompt(self, request: GenerationRequest) -> tuple[GenerationRequest, Reading | None]:
+        """For a plain text-to-video request this model would plan: the prompt's reading, and
+        the request to run. A prompt the world cannot show would give coloured noise, so it is
+        replaced by the nearest prompt it can (`Reading.nearest`); other modes keep their prompt,
+        as their input frames carry the scene."""
+        if not (request.planning and self.reads_layout) or request.mode != "text" or request.plan:
+            return request, None
+        reading = self.planner.read(request.prompt)
+        if reading.drawable:
+            return request, reading
+        return replace(request, prompt=reading.nearest[0]), reading
 
     def plan(self, request: GenerationRequest | str) -> dict[str, Any]:
         """The plan of a request's prompt at its settings (a prompt: at the model's defaults).

@@ -117,20 +117,26 @@ def create_app(
 
     @app.post("/v1/plans", response_model=PlanResult, dependencies=[Depends(authorised)])
     def create_plan(body: PlanCreate):
-        """The planner alone (no model runs): the plan `generate` would render, or why not."""
+        """The planner alone (no model runs): the plan a video of this prompt would render, or
+        why not. For a prompt the world cannot show, the plan is of the nearest prompt it can,
+        which a video of it draws, and `refusal` says so."""
         if not planner:
             planner.append(Planner(TextEncoder.from_pretrained(config.text_encoder)))
         width, height = (int(v) for v in body.size.split("x"))
         fps = body.fps or config.fps
         frames = frame_count(float(body.seconds), fps, temporal_factor)
-        parsed = planner[0].parse(body.prompt)
+        reading = planner[0].read(body.prompt)
+        parsed = reading.parsed
         result = dict(understood=parsed.understood, unplaced=parsed.unplaced,
-                      substitutions=parsed.substitutions, assumed=parsed.assumed)  # fmt: skip
+                      substitutions=parsed.substitutions, assumed=parsed.assumed,
+                      ignored=reading.ignored, nearest=reading.nearest,
+                      refusal=None if reading.drawable else reading.refusal())  # fmt: skip
+        drawn = parsed if reading.drawable else planner[0].parse(reading.nearest[0])
         try:
-            plan = make_plan(parsed, width, height, fps, frames, seed=body.seed)
+            plan = make_plan(drawn, width, height, fps, frames, seed=body.seed)
         except PlanError as exc:
             return PlanResult(plan=None, error=str(exc), **result)
-        return PlanResult(plan=plan, **result)
+        return PlanResult(plan=plan, **{**result, "assumed": plan["assumed"]})
 
     @app.get("/v1/videos/{video_id}/content", dependencies=[Depends(authorised)])
     def video_content(video_id: str, variant: Variant = "video"):

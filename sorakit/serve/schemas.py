@@ -77,6 +77,11 @@ class PlanResult(BaseModel):
     unplaced: list[str]  # words or problems the planner could not place
     substitutions: dict[str, str]  # unknown word -> the known word it was read as
     assumed: list[str]  # what the prompt left open and the planner chose
+    ignored: list[str] = []  # filler a user may expect drawn that the world has nothing for
+    # For a prompt the world cannot show: one line saying so, and the nearest prompts it can
+    # (a video of this prompt draws the first of them).
+    refusal: str | None = None
+    nearest: list[str] = []
     error: str | None = None  # why nothing could be laid out
 
 

@@ -121,7 +121,9 @@ def generate(
     store: JobStore, pipe: TextToVideoPipeline, job: Job, alive: Callable[[], bool]
 ) -> GeneratedVideo:
     """Run the model for a claimed job, recording progress at each sampler step."""
-    request = to_request(pipe, job.request)
+    # A prompt the world cannot show is drawn as the nearest it can, as `generate` does; the
+    # video's settings (its provenance) carry the prompt that was drawn.
+    request, _ = pipe.read_prompt(to_request(pipe, job.request))
     total = pipe.step_count(request)
     done = [0]
 

@@ -139,6 +139,8 @@ function showPlan(result) {
   } else if (result.understood) {
     const n = preview.plan.objects.length;
     status.textContent = `Understood: ${n} object${n === 1 ? "" : "s"} placed.`;
+  } else if (result && result.refusal && result.nearest.length) {
+    status.textContent = `The world cannot show this prompt; a video of it draws "${result.nearest[0]}".`;
   } else if (preview.plan) {
     status.textContent = "Placed in part; the rest is left to the model:";
   } else {
@@ -148,6 +150,8 @@ function showPlan(result) {
   const read = result && result.plan ? [
     ...Object.entries(result.substitutions || {}).map(([a, b]) => `read "${a}" as "${b}"`),
     ...(result.assumed || []).map((a) => `assumed: ${a}`),
+    ...(result.ignored || []).map((w) => `nothing drawn for "${w}"`),
+    ...(result.nearest || []).slice(1).map((p) => `also drawable: "${p}"`),
   ] : [];
   listInto($("plan-read"), read);
   $("plan-canvas").dataset.objects = preview.plan ? preview.plan.objects.length : 0;
