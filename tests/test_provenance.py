@@ -60,6 +60,18 @@ def test_watermark_survives_h264_at_crf_23_at_128(tmp_path):
     assert np.mean(found.coded_bits == coded_bits(PAYLOAD)) >= 0.95
 
 
+def test_watermark_survives_a_crop_and_a_brightness_change_at_128():
+    from PIL import Image
+
+    marked = embed(_world(128), PAYLOAD)
+    cropped = np.stack([np.asarray(Image.fromarray(f[6:-6, 6:-6]).resize((128, 128),
+                        Image.BICUBIC)) for f in marked])  # fmt: skip
+    found = detect(cropped)
+    assert found.detected and found.payload == PAYLOAD and found.zoom > 1.0
+    brighter = np.clip(marked * 1.1, 0, 255).astype(np.uint8)
+    assert detect(brighter).payload == PAYLOAD
+
+
 def test_unwatermarked_videos_are_not_significant(tmp_path):
     for seed in range(6):
         found = detect(_world(64, seed))

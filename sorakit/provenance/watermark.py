@@ -6,11 +6,11 @@ cutting the clip or converting it to a GIF leaves it whole, and H.264 (which kee
 resolution and low frequencies best) and 2x rescaling barely touch it. Chroma is never changed:
 4:2:0 subsampling would halve it.
 
-How: spread-transform dither modulation. K directions in cell space (a public key picks +-1
-sequences; each is whitened, cell minus the mean of its 8 neighbours, so a projection reads the
-picture's detail and not its brightness) each carry one bit: the picture's projection on the
-direction is moved to the nearest point of a lattice with a secret dither, offset half a step for
-a one. The picture itself never interferes (its projection is only rounded), so a 4x4 cell
+How: spread-transform dither modulation. K = 112 directions in cell space, each a keyed +-1
+pattern on its own small tile of cells, whitened (cell minus the mean of its 8 neighbours, so a
+projection reads the picture's detail and not its brightness), each carry one bit: the picture's
+projection on the direction is moved to the nearest point of a lattice with a secret dither,
+offset half a step for a one. The picture never interferes (its projection is only rounded), so a
 pattern of about 2 grey levels RMS carries the bits even through textured footage. PILOTS
 directions carry known zeros (the detector's evidence); the rest carry the payload, 32 bits and a
 4-bit check, coded by the Golay (24, 12) code.
@@ -18,7 +18,8 @@ directions carry known zeros (the detector's evidence); the rest carry the paylo
 Detection: without a watermark each pilot's position between lattice points is uniform (the
 dither does not depend on the picture), so the statistic has a known distribution for any
 content and a p-value with a stated false-positive rate (see _pilot_p). The detector also tries
-zooms about the centre (a crop scaled back to size) and pays for the tries (Bonferroni).
+zooms about the centre (a crop scaled back to size) and contrast gains (a brightness change), and
+pays for the tries (Bonferroni); a crop's lost tiles are read as erasures.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class WatermarkConfig:
     strength: float = 2.0  # RMS change of luma per pixel, on average (40 dB PSNR is 2.55)
     threshold: float = 1e-4  # p-values below this say "watermarked": the false-positive rate
     zooms: tuple[float, ...] = tuple(1 + 0.025 * i for i in range(9))  # crops of up to 17%
+    gains: tuple[float, ...] = tuple(1.025**i for i in range(-9, 10))  # contrast 0.8 to 1.25
 
 
 @dataclass(frozen=True)
@@ -139,16 +141,36 @@ class _Basis:
     norms: np.ndarray  # (K,)
     solve: np.ndarray  # (cells, K)
     dither: np.ndarray  # (K,) fractions of a step, in [0, 1)
+    support: np.ndarray  # (cells, K) 1 where a direction's cells are
+
+
+def _tiles(rows: int, cols: int, key: str) -> np.ndarray:
+    """(cells,) the direction each cell belongs to (-1: none). The grid is cut into a square of
+    tiles, at least one per direction, and a keyed shuffle deals them out: each direction lives
+    in one small patch, so a crop loses whole directions (which the detector then ignores)
+    instead of a part of every one, and the lost ones are spread over pilots and code blocks."""
+    side = math.ceil(math.sqrt(DIRECTIONS))
+    band_r = np.concatenate([np.full(len(b), i) for i, b in
+                             enumerate(np.array_split(np.arange(rows), side))])  # fmt: skip
+    band_c = np.concatenate([np.full(len(b), i) for i, b in
+                             enumerate(np.array_split(np.arange(cols), side))])  # fmt: skip
+    tile = (band_r[:, None] * side + band_c[None, :]).reshape(-1)
+    owner = np.random.default_rng(_seed(key, "tiles", side)).permutation(side * side)
+    owner[owner >= DIRECTIONS] = -1
+    return owner[tile]
 
 
 @lru_cache(maxsize=8)
 def _basis(key: str, rows: int, cols: int) -> _Basis:
-    signs = np.random.default_rng(_seed(key, rows, cols)).integers(0, 2, (rows * cols, DIRECTIONS))
-    raw = 2.0 * signs - 1.0
+    signs = np.random.default_rng(_seed(key, rows, cols)).integers(0, 2, rows * cols)
+    owner = _tiles(rows, cols, key)
+    raw = np.zeros((rows * cols, DIRECTIONS))
+    raw[owner >= 0, owner[owner >= 0]] = 2.0 * signs[owner >= 0] - 1.0
     white = np.stack([_whiten(c.reshape(rows, cols)).reshape(-1) for c in raw.T], axis=1)
     norms = np.linalg.norm(white, axis=0)
     dither = np.random.default_rng(_seed(key, "dither")).random(DIRECTIONS)
-    return _Basis(white, norms, white @ np.linalg.inv(white.T @ white) * norms, dither)
+    solve = white @ np.linalg.pinv(white.T @ white) * norms
+    return _Basis(white, norms, solve, dither, np.abs(raw))
 
 
 def _step(config: WatermarkConfig, basis: _Basis) -> float:
@@ -177,9 +199,9 @@ def _apply(frames: np.ndarray, change: np.ndarray, cell: int) -> np.ndarray:
 
 
 def can_carry(height: int, width: int, config: WatermarkConfig | None = None) -> bool:
-    """Whether a frame this size has enough cells for every direction."""
+    """Whether a frame this size has a cell for every tile (see _tiles)."""
     rows, cols = _grid(height, width, (config or WatermarkConfig()).cell)
-    return rows * cols >= 2 * DIRECTIONS
+    return min(rows, cols) >= math.ceil(math.sqrt(DIRECTIONS))
 
 
 def embed(frames: np.ndarray, payload: int, config: WatermarkConfig | None = None) -> np.ndarray:
@@ -232,14 +254,24 @@ def _pilot_p(phase: np.ndarray) -> tuple[float, float]:
     return stat, float(min(1.0, np.exp(log_bound.min())))
 
 
-def _phases(image: np.ndarray, zoom: float, basis: _Basis, cell: int, step: float) -> np.ndarray:
-    """Each direction's position between lattice points, in steps, at one zoom."""
+def _phases(
+    image: np.ndarray, zoom: float, basis: _Basis, cell: int, step: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each direction's projection in steps, at one zoom; and which directions are (mostly)
+    in the picture (a crop loses the others)."""
     zoomed, mask = _zoomed(image, zoom)
     cells = _cell_means(zoomed, cell)
-    if zoom != 1.0:  # cells outside the picture take the mean, which whitening turns into 0
-        inside = _cell_means(mask.astype(np.float64), cell) > 0.999
-        cells = np.where(inside, cells, cells[inside].mean() if inside.any() else 0.0)
-    return _projections(cells, basis) / step - basis.dither
+    inside = (_cell_means(mask.astype(np.float64), cell) > 0.999).reshape(-1)
+    if not inside.all() and inside.any():  # cells outside copy the nearest inside one, so
+        # whitening near the edge sees about what was there; their own directions are lost
+        from scipy.ndimage import distance_transform_edt
+
+        _, (iy, ix) = distance_transform_edt(~inside.reshape(cells.shape), return_indices=True)
+        cells = cells[iy, ix]
+    # A direction most of whose own cells are in the picture still reads well; the others are
+    # lost (their neighbours' mean fill spoils a little of the rest).
+    kept = (inside @ basis.support) / basis.support.sum(axis=0) >= 0.75
+    return _projections(cells, basis) / step, kept
 
 
 def detect(frames: np.ndarray, config: WatermarkConfig | None = None) -> Detection:
@@ -251,17 +283,24 @@ def detect(frames: np.ndarray, config: WatermarkConfig | None = None) -> Detecti
     basis = _basis(config.key, rows, cols)
     step = _step(config, basis)
     image = luma(frames).mean(axis=0)
+    # The picture as it is first, then zoomed (a crop scaled back) and with its contrast
+    # scaled (a brightness change scales every projection).
+    others = len(config.zooms) * len(config.gains) - 1
     tries = []
-    for zoom in config.zooms:
-        phase = _phases(image, zoom, basis, config.cell, step)
-        stat, p = _pilot_p(phase[:PILOTS])
-        tries.append((p, -stat, zoom, phase))
-        if zoom == 1.0 and p < config.threshold / 2:
-            break  # found as it is: no need to try zooms
-    p, neg_stat, zoom, phase = min(tries, key=lambda t: t[:2])
-    # Bonferroni: the unzoomed try has half the false-positive budget, the zooms share the rest.
-    tried = 2.0 if zoom == 1.0 else 2.0 * (len(config.zooms) - 1)
-    p_value = min(1.0, tried * p)
+    for zoom in (1.0, *(z for z in config.zooms if z != 1.0)):
+        scaled, kept = _phases(image, zoom, basis, config.cell, step)
+        for gain in (1.0, *(g for g in config.gains if g != 1.0)):
+            phase = scaled / gain - basis.dither
+            stat, p = _pilot_p(phase[:PILOTS][kept[:PILOTS]])
+            tries.append((p, -stat, zoom, np.where(kept, phase, 0.25)))  # lost: soft value 0
+            if len(tries) == 1 and p < config.threshold / 2:
+                break  # found as it is: no need to look further
+        if tries[0][0] < config.threshold / 2:
+            break
+    best = min(range(len(tries)), key=lambda i: tries[i][:2])
+    p, neg_stat, zoom, phase = tries[best]
+    # Bonferroni: the plain try has half the false-positive budget, the others share the rest.
+    p_value = min(1.0, 2.0 * p * (1 if best == 0 else others))
     soft = -np.cos(2 * np.pi * phase[PILOTS:])  # +1: a one, -1: a zero
     message = ecc.decode_soft(soft)
     bits, check = message[:PAYLOAD_BITS], message[PAYLOAD_BITS:]
