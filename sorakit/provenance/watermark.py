@@ -249,9 +249,15 @@ def _pilot_p(phase: np.ndarray) -> tuple[float, float]:
     stat = float(np.cos(2 * np.pi * phase).sum())
     if stat <= 0:
         return stat, 1.0
-    t = np.linspace(0.01, 40.0, 800)
-    log_bound = -t * stat + len(phase) * np.log(np.i0(t))
+    t, log_i0 = _chernoff_grid()
+    log_bound = -t * stat + len(phase) * log_i0
     return stat, float(min(1.0, np.exp(log_bound.min())))
+
+
+@lru_cache(maxsize=1)
+def _chernoff_grid() -> tuple[np.ndarray, np.ndarray]:
+    t = np.linspace(0.01, 40.0, 800)
+    return t, np.log(np.i0(t))
 
 
 def _phases(
