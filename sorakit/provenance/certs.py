@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from sorakit.fileio import atomic_write
+from sorakit.fileio import atomic_folder
 
 ROOT_CERT, SIGN_CERT, SIGN_KEY = "root-ca.pem", "signing-chain.pem", "signing-key.pem"
 
@@ -31,7 +31,8 @@ class SigningIdentity:
 
 
 def config_dir() -> Path:
-    """$SORAKIT_CONFIG_DIR, else $XDG_CONFIG_HOME/sorakit, else ~/.config/sorakit."""
+    """Where the local chain lives: $SORAKIT_CONFIG_DIR, else $XDG_CONFIG_HOME/sorakit, else
+    ~/.config/sorakit; the chain is in its `c2pa` folder (see identity_dir)."""
     if os.environ.get("SORAKIT_CONFIG_DIR"):
         return Path(os.environ["SORAKIT_CONFIG_DIR"])
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
@@ -89,8 +90,8 @@ def _certificate(subject, issuer, public_key, signer_key, ca: bool) -> x509.Cert
 
 
 def make_chain(folder: Path) -> None:
-    """Write a new root CA, and a signing certificate and key it issued, into `folder`."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write a new root CA, and a signing certificate and key it issued, as the folder
+    `folder` (swapped in whole, so a reader never sees a key from one chain beside another)."""
     root_key = ec.generate_private_key(ec.SECP256R1())
     root_name = _name("sorakit local root CA")
     root = _certificate(root_name, root_name, root_key.public_key(), root_key, ca=True)
@@ -100,15 +101,25 @@ def make_chain(folder: Path) -> None:
     )
     pem = serialization.Encoding.PEM
     chain = leaf.public_bytes(pem) + root.public_bytes(pem)
-    # The key first, the root last: a reader that sees the root sees a complete chain.
-    atomic_write(folder / SIGN_KEY, lambda p: (p.write_bytes(_pem_key(leaf_key)), p.chmod(0o600)))
-    atomic_write(folder / SIGN_CERT, lambda p: p.write_bytes(chain))
-    atomic_write(folder / ROOT_CERT, lambda p: p.write_bytes(root.public_bytes(pem)))
+
+    def write_key(path: Path) -> None:
+        path.touch(mode=0o600)  # private from the first byte
+        path.write_bytes(_pem_key(leaf_key))
+
+    atomic_folder(folder, {
+        SIGN_KEY: write_key,
+        SIGN_CERT: lambda p: p.write_bytes(chain),
+        ROOT_CERT: lambda p: p.write_bytes(root.public_bytes(pem)),
+    })  # fmt: skip
+
+
+def identity_dir() -> Path:
+    return config_dir() / "c2pa"
 
 
 def local_identity(folder: Path | None = None) -> SigningIdentity:
     """The local chain, made at first use."""
-    folder = folder or config_dir()
+    folder = folder or identity_dir()
     if not (folder / ROOT_CERT).exists():
         make_chain(folder)
     return SigningIdentity((folder / SIGN_CERT).read_bytes(), (folder / SIGN_KEY).read_bytes())
@@ -116,5 +127,5 @@ def local_identity(folder: Path | None = None) -> SigningIdentity:
 
 def local_trust_anchor(folder: Path | None = None) -> bytes | None:
     """The local root CA's PEM, or None if none was made yet."""
-    path = (folder or config_dir()) / ROOT_CERT
+    path = (folder or identity_dir()) / ROOT_CERT
     return path.read_bytes() if path.exists() else None
