@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from sorakit.pipeline.provenance import Provenance
-from sorakit.provenance.manifest import Ingredient, sign_mp4
 from sorakit.provenance.options import ProvenanceOptions
 from sorakit.provenance.watermark import WatermarkConfig, payload_for
 
@@ -62,6 +61,9 @@ def signed(write, generation: dict[str, Any], options: ProvenanceOptions):
     signed copy to the path it is given: no unsigned file ever has the final name."""
 
     def run(path: Path) -> None:
+        # c2pa loads a native library: only a signed save pays for it, not every import.
+        from sorakit.provenance.manifest import Ingredient, sign_mp4
+
         scratch = path.with_name(f"{path.stem}.unsigned{path.suffix}")
         try:
             write(scratch)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sorakit.provenance.certs import SigningIdentity, local_identity
+if TYPE_CHECKING:  # cryptography loads only when a file is signed
+    from sorakit.provenance.certs import SigningIdentity
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,8 @@ class ProvenanceOptions:
 
     def identity(self) -> SigningIdentity:
         """The organisation's certificate and key if given, else the local chain."""
+        from sorakit.provenance.certs import SigningIdentity, local_identity
+
         if self.signing_cert is not None and self.signing_key is not None:
             return SigningIdentity(self.signing_cert.read_bytes(), self.signing_key.read_bytes())
         return local_identity()
