@@ -4,8 +4,7 @@ For N random scenes per caption split ("train" phrasings, and the "heldout" phra
 trains on): the fraction whose parse has exactly the scene's groups (colour, shape, motion,
 direction, count), relations and order of events, and which parts differed when it did not.
 
-Then the word substitution (`Substituter`, MiniLM): synonyms outside the vocabulary and the
-known word each should become, and unrelated words that should stay unknown.
+Ordinary English and words outside the lexicon: `benchmarks/paraphrase_bench.py`.
 
     python benchmarks/planner_parse.py [--scenes 500]
 """
@@ -28,36 +27,6 @@ def graph(groups, relations, sequence):
     }
 
 
-# Chosen before measuring, as words a user might type; the answer is the world's canonical word.
-SYNONYMS = {
-    "crimson": "red", "scarlet": "red", "azure": "blue", "navy": "blue", "violet": "purple",
-    "lime": "green", "emerald": "green", "golden": "yellow", "ivory": "white", "snow": "white",
-    "teal": "cyan", "sphere": "circle", "orb": "circle", "cube": "square",
-    "rectangle": "square", "pyramid": "triangle", "tiny": "small", "huge": "large",
-    "gigantic": "large", "tumbles": "falls", "plummets": "falls", "glides": "slides",
-}  # fmt: skip
-UNRELATED = ("dog", "happy", "quickly", "banana", "afternoon", "music", "window", "seven")
-CANONICAL = {"ball": "circle", "disc": "circle", "box": "square", "block": "square",
-             "big": "large", "little": "small", "moves": "slides"}  # fmt: skip
-
-
-def substitution() -> None:
-    from sorakit.models.text import TextEncoder
-    from sorakit.planner import Substituter
-
-    sub = Substituter(TextEncoder.from_pretrained("minilm"))
-    right, missed = 0, []
-    for word, want in SYNONYMS.items():
-        got = sub(word)
-        if got is not None and CANONICAL.get(got, got) == want:
-            right += 1
-        else:
-            missed.append(f"{word}->{got}")
-    kept = [w for w in UNRELATED if sub(w) is None]
-    print(f"synonyms read right: {right}/{len(SYNONYMS)} (missed: {', '.join(missed)})")
-    print(f"unrelated words left unknown: {len(kept)}/{len(UNRELATED)}")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scenes", type=int, default=500)
@@ -75,7 +44,6 @@ def main() -> None:
             wrong.update(["unplaced"] if p.unplaced else [])
         print(f"{split}: {exact}/{args.scenes} exact ({100 * exact / args.scenes:.1f}%); "
               f"differences: {dict(wrong) or 'none'}")  # fmt: skip
-    substitution()
 
 
 if __name__ == "__main__":

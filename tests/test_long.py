@@ -3,17 +3,11 @@
 import numpy as np
 import pytest
 import torch
+from tiny_models import layout_pipeline
 
 from sorakit.eval.long import score_windows
-from sorakit.models.dit import DIT_PRESETS, DiT
-from sorakit.models.text import TextEncoder
 from sorakit.models.vae import VAE_PRESETS, CausalVAE
-from sorakit.pipeline import (
-    GenerationError,
-    GenerationRequest,
-    PipelineConfig,
-    TextToVideoPipeline,
-)
+from sorakit.pipeline import GenerationError, GenerationRequest
 from sorakit.pipeline.long import CONTEXT, first_frame, plan_window, windows
 from sorakit.world.clip import render_scene
 from sorakit.world.sampling import GroupSpec, SceneSpec, sample_scene
@@ -47,15 +41,7 @@ def test_a_window_of_the_plan_starts_at_its_own_time():
 
 @pytest.fixture(scope="module")
 def pipe():
-    torch.manual_seed(0)
-    dit = DiT(DIT_PRESETS["tiny"])
-    with torch.no_grad():
-        for p in dit.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    config = PipelineConfig(width=16, height=16, frames=9, steps=2, max_frames=17)
-    return TextToVideoPipeline(
-        CausalVAE(VAE_PRESETS["tiny"]), dit, TextEncoder.from_pretrained("minilm"), config
-    )
+    return layout_pipeline(max_frames=17)
 
 
 def test_a_long_planned_video_is_made_window_by_window(pipe):

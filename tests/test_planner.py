@@ -6,14 +6,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from tiny_models import layout_pipeline
 from typer.testing import CliRunner
 
 from sorakit.cli.main import app
 from sorakit.data.layout import layout_channels
 from sorakit.models.dit import DIT_PRESETS, DiT
 from sorakit.models.text import TextEncoder
-from sorakit.models.vae import VAE_PRESETS, CausalVAE
-from sorakit.pipeline import GenerationError, PipelineConfig, TextToVideoPipeline
+from sorakit.pipeline import GenerationError, TextToVideoPipeline
 from sorakit.planner import PlanError, Substituter, check_plan, make_plan, parse
 from sorakit.planner.from_frames import plan_from_frames
 from sorakit.world.captions import make_caption
@@ -150,15 +150,7 @@ def test_impossible_and_broken_plans_raise_plan_errors(tmp_path):
 
 @pytest.fixture(scope="module")
 def layout_pipe():
-    torch.manual_seed(0)
-    dit = DiT(DIT_PRESETS["tiny"])
-    with torch.no_grad():
-        for p in dit.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    config = PipelineConfig(width=16, height=16, frames=9, steps=2)
-    return TextToVideoPipeline(
-        CausalVAE(VAE_PRESETS["tiny"]), dit, TextEncoder.from_pretrained("minilm"), config
-    )
+    return layout_pipeline()
 
 
 def test_pipeline_plans_understood_prompts_and_renders_the_layout(layout_pipe):
