@@ -207,3 +207,19 @@ def test_generate_and_refiners_take_the_provenance_options():
         flags = {flag for param in commands[command].params for flag in param.opts}
         assert {"--no-provenance", "--provenance-prompt", "--signing-cert",
                 "--signing-key"} <= flags  # fmt: skip
+
+
+def test_an_organisations_own_certificate_signs_and_its_root_verifies(tmp_path, capsys):
+    from sorakit.provenance.certs import SIGN_CERT, SIGN_KEY
+
+    org = tmp_path / "org"
+    make_chain(org)
+    options = ProvenanceOptions(signing_cert=org / SIGN_CERT, signing_key=org / SIGN_KEY)
+    (path,) = _video().save(tmp_path / "v.mp4", options)
+    assert main(["verify", str(path), "--json", "--trust-anchor", str(org / ROOT_CERT)]) == 0
+    assert json.loads(capsys.readouterr().out)["c2pa"]["trusted"]
+    assert main(["verify", str(path), "--json"]) == 0  # the local root does not vouch for it
+    report = json.loads(capsys.readouterr().out)
+    assert report["c2pa"]["valid"] and not report["c2pa"]["trusted"]
+    with pytest.raises(ValueError, match="both"):
+        ProvenanceOptions(signing_cert=org / SIGN_CERT)
