@@ -118,6 +118,9 @@ def substitute_unknown(tokens: list[Token], substitute: Substitute, out: Parse) 
     """Unknown tokens read as the known word the Substituter finds for their slot."""
     table = phrase_table()
     result = list(tokens)
+    prime = getattr(substitute, "prime", None)  # one encoder pass for all of them, if it can
+    if prime is not None:
+        prime([t.text for t in tokens if t.kind == "unknown"])
     for k, token in enumerate(tokens):
         if token.kind != "unknown":
             continue

@@ -44,6 +44,7 @@ class Substituter:
         }
         self.vectors = {slot: self._embed(words, slot) for slot, words in self.words.items()}
         self._cache: dict[tuple[str, str], str | None] = {}
+        self._queries: dict[str, dict[str, torch.Tensor]] = {}  # word -> slot -> embedding
 
     def _pieces(self, text: str) -> int:
         return len(self.encoder.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -60,11 +61,31 @@ class Substituter:
         mean = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp_min(1)
         return F.normalize(mean, dim=-1)
 
+    def prime(self, words: list[str]) -> None:
+        """Embed `words` in every slot's frame at once: one encoder pass for a prompt's unknown
+        words instead of one per word and slot."""
+        new = sorted({w for w in words if w not in self._queries})
+        if not new:
+            return
+        parts = list(FRAMES)
+        flat = [(w, part) for w in new for part in parts]
+        frames = [FRAMES[part].format(w) for w, part in flat]
+        hidden, _ = self.encoder.encode(frames)
+        mask = torch.zeros(hidden.shape[:2], dtype=torch.bool)
+        for i, (w, part) in enumerate(flat):
+            start = 1 + self._pieces(FRAMES[part].split("{}")[0])
+            mask[i, start : start + self._pieces(w)] = True
+        mean = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp_min(1)
+        vectors = F.normalize(mean, dim=-1)
+        for (w, part), v in zip(flat, vectors, strict=True):
+            self._queries.setdefault(w, {})[part] = v
+
     def ranked(self, word: str, slot: str = "any") -> list[tuple[float, str, tuple]]:
         """(score, known word, meaning) for the slot's words, best first."""
+        self.prime([word])
         out = []
         for part in SLOTS[slot]:
-            scores = (self.vectors[part] @ self._embed([word], part)[0]).tolist()
+            scores = (self.vectors[part] @ self._queries[word][part]).tolist()
             out += zip(scores, self.words[part], self.meanings[part], strict=True)
         return sorted(out, key=lambda r: -r[0])
 
