@@ -32,7 +32,7 @@ from sorakit.world.scene import GRAVITY
 # times, events in order, collisions (colliders meet again after every wall bounce).
 LONG_PROMPTS: dict[str, tuple[str, ...]] = {
     "bounces": ("a red ball falls and bounces", "a big yellow box drops"),
-    "movers": ("a green ball moves right", "a blue box slides left and a white ball moves up"),
+    "movers": ("a green ball moves right", "a big blue box slides left"),
     "sequence": ("a red ball falls, then a blue box slides right",),
     "collision": ("a yellow ball and a purple box collide",),
 }

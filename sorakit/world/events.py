@@ -25,6 +25,8 @@ MOVE_WINDOW = 0.5  # seconds a mover must keep its direction
 # that go the asked way (a step of under STEP_EPS world units counts as not going).
 HOLD_FRACTION = 0.75
 STEP_EPS = 0.002
+# ... over its first seconds: past them a mover meets a wall and turns, as asked in a long clip.
+HOLD_SECONDS = 2.0
 _AXES = {"left": (-1.0, 0.0), "right": (1.0, 0.0), "up": (0.0, -1.0), "down": (0.0, 1.0)}
 FLIGHT_FRAMES = 5  # frames in the air before the first landing
 COLLISION_MARGIN = (3, 5)  # frames before the reversal, frames from the reversal to the end
@@ -68,9 +70,10 @@ def direction_fraction(positions: np.ndarray, direction: str) -> float:
 
 def directions_hold(scene: Scene, traj: Trajectory, times: np.ndarray) -> bool:
     """Whether every mover goes its way on at least HOLD_FRACTION of the clip's frame steps
-    from its own start."""
+    in its first HOLD_SECONDS from its own start."""
     positions = traj.sample(times)[0]  # (t, objects, 2)
-    own = times[:, None] >= traj.start_times[None, :] - 1e-9  # from each object's own start
+    since = times[:, None] - traj.start_times[None, :]  # from each object's own start
+    own = (since >= -1e-9) & (since <= HOLD_SECONDS + 1e-9)
     return all(
         direction_fraction(positions[own[:, i], i], o.direction) >= HOLD_FRACTION
         for i, o in enumerate(scene.objects) if o.motion == "move"
