@@ -169,8 +169,8 @@ def _long(out: Path, model: str | None, planning: bool, seconds: float, device: 
         start = time.perf_counter()
         video = pipe.generate(request)
         plan = video.plan if video.plan is not None else pipe.plan(request)
-        write_video(out / "videos" / f"{len(list((out / 'videos').glob('*.mp4'))):02d}.mp4",
-                    video.frames, video.fps)  # fmt: skip
+        name = "-".join(prompt.lower().replace(",", "").split())  # the prompt, as a file name
+        write_video(out / "videos" / f"{name}.mp4", video.frames, video.fps)
         return video.frames, plan, time.perf_counter() - start
 
     with progress_bar() as bar:
