@@ -214,6 +214,34 @@ def time_added(runs: int) -> dict[str, float]:
             "save_on": float(np.median(saves["on"]))}  # fmt: skip
 
 
+FIRST_SAVE = """
+import sys, tempfile, time
+from pathlib import Path
+from sorakit.pipeline import GeneratedVideo, Provenance
+from sorakit.provenance.options import OFF, ProvenanceOptions
+from sorakit.world.clip import render_clip
+record = Provenance(prompt="a red ball", mode="text-to-video", model="x", seed=1, width=64,
+                    height=64, frames=17, fps=8.0)
+video = GeneratedVideo(render_clip(1, 64, 64, num_frames=17).frames, 8.0, record)
+with tempfile.TemporaryDirectory() as folder:
+    start = time.perf_counter()
+    video.save(Path(folder) / "a.mp4", OFF if sys.argv[1] == "off" else ProvenanceOptions())
+    print(time.perf_counter() - start)
+"""
+
+
+def first_save(runs: int) -> dict[str, float]:
+    """Median seconds of the first save in a fresh process, as in `sorakit generate`: with
+    marks it also loads c2pa and builds the watermark's basis."""
+    times: dict[str, list[float]] = {"off": [], "on": []}
+    for _ in range(runs):
+        for name in times:
+            out = subprocess.run([sys.executable, "-c", FIRST_SAVE, name], check=True,
+                                 capture_output=True, text=True).stdout  # fmt: skip
+            times[name].append(float(out.split()[-1]))
+    return {k: float(np.median(v)) for k, v in times.items()}
+
+
 def report(rows, costs, objects, p_values, args) -> None:
     lines = Path("/proc/cpuinfo").read_text().splitlines()
     cpu = next((line.split(":", 1)[1].strip() for line in lines
@@ -250,6 +278,11 @@ def report_timing(timing: dict[str, float]) -> None:
               f"marks {timing['save_off'] * 1000:.0f} ms, with {timing['save_on'] * 1000:.0f} ms:"
               f" +{added * 1000:.0f} ms, {added / (timing['generate'] + timing['save_off']):.1%}"
               " of generate")  # fmt: skip
+    first = first_save(5)
+    print(f"first save in a fresh process (median of 5): without marks "
+          f"{first['off'] * 1000:.0f} ms, with {first['on'] * 1000:.0f} ms: "
+          f"+{(first['on'] - first['off']) * 1000:.0f} ms, "
+          f"{(first['on'] - first['off']) / timing['generate']:.1%} of that generate")  # fmt: skip
 
 
 def mark_folder(source: Path, dest: Path) -> None:

@@ -169,7 +169,9 @@ def _basis(key: str, rows: int, cols: int) -> _Basis:
     white = np.stack([_whiten(c.reshape(rows, cols)).reshape(-1) for c in raw.T], axis=1)
     norms = np.linalg.norm(white, axis=0)
     dither = np.random.default_rng(_seed(key, "dither")).random(DIRECTIONS)
-    solve = white @ np.linalg.pinv(white.T @ white) * norms
+    # V^T V is invertible (every direction has its own cells); solve, not inv or pinv, which
+    # take half a second on a busy multi-threaded BLAS.
+    solve = white @ np.linalg.solve(white.T @ white, np.eye(DIRECTIONS)) * norms
     return _Basis(white, norms, solve, dither, np.abs(raw))
 
 
