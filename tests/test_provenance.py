@@ -130,13 +130,15 @@ def _active(path) -> dict:
     return store["manifests"][store["active_manifest"]]
 
 
-def test_a_reencode_strips_the_manifest_and_the_watermark_still_names_the_video(tmp_path):
+def test_a_reencode_strips_the_manifest_and_the_watermark_still_names_the_video(tmp_path, capsys):
     (path,) = _video(128).save(tmp_path / "v.mp4")
     payload = int(read_manifest(path, None).generation["watermark"]["payload"], 16)
     copy = tmp_path / "copy.mp4"
     write_video(copy, read_video(path).frames, 8.0, crf=28)
     assert not read_manifest(copy, local_trust_anchor()).present
     assert detect(read_video(copy).frames).payload == payload
+    assert main(["verify", str(copy)]) == 0
+    assert f"payload {payload:08x}" in capsys.readouterr().out
 
 
 def test_prompt_only_when_asked_and_edits_name_their_input(tmp_path):

@@ -111,7 +111,8 @@ def verdict(c2pa: dict[str, Any], mark: dict[str, Any]) -> tuple[str, str]:
     elif c2pa["present"]:
         status = "verified"
     elif mark["detected"]:
-        status = "watermarked"
+        return "watermarked", (f"{_mark_line(mark)}; no C2PA manifest (never signed, or "
+                               "stripped by a re-encode)")  # fmt: skip
     else:
         return "none", f"no provenance: no C2PA manifest and {_mark_line(mark)}"
     return status, f"{_c2pa_line(c2pa)}; {_mark_line(mark)}"
