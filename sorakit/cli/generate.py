@@ -217,7 +217,6 @@ def generate(
         count = frames_for_seconds(seconds, fps or pipe.config.fps, pipe.vae.temporal_factor)
         request = replace(request, frames=count)
     try:
-        pipe.settings(request)  # a prompt with no words is refused before it is read
         request, read = _drawable(pipe, request, strict)
     except (GenerationError, ValueError) as exc:
         raise typer.BadParameter(str(exc)) from None

@@ -234,7 +234,9 @@ class TextToVideoPipeline:
         """For a plain text-to-video request this model would plan: the prompt's reading, and
         the request to run. A prompt the world cannot show would give coloured noise, so it is
         replaced by the nearest prompt it can (`Reading.nearest`); other modes keep their prompt,
-        as their input frames carry the scene."""
+        as their input frames carry the scene. A request the model cannot make at all (a prompt
+        without words, say) raises GenerationError first: it is refused, not replaced."""
+        self.settings(request)
         if not (request.planning and self.reads_layout) or request.mode != "text" or request.plan:
             return request, None
         reading = self.planner.read(request.prompt)
