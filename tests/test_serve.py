@@ -21,7 +21,7 @@ from sorakit.planner import parse
 from sorakit.serve.app import create_app
 from sorakit.serve.store import JobStore
 from sorakit.serve.verdicts import plan_verdicts
-from sorakit.serve.worker import content_path, run_job
+from sorakit.serve.worker import content_path, remove_partial_files, run_job
 from sorakit.world.clip import clip_duration, render_scene
 from sorakit.world.sampling import SceneSpec, sample_scene
 
@@ -266,3 +266,14 @@ def test_a_prompt_the_world_cannot_show_is_drawn_as_the_nearest_it_can(server, p
     assert done["status"] == "completed" and done["plan"]["understood"]
     drawn = done["settings"]["prompt"]  # the provenance says what was drawn
     assert drawn != body["prompt"] and drawn == pipe.planner.read(body["prompt"]).nearest[0]
+
+
+def test_writes_cut_short_by_a_kill_are_removed_at_start(tmp_path):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / ".tmp-video_x-abc.mp4").write_bytes(b"partial")
+    (videos / ".tmp-video_y-def").mkdir()
+    kept = videos / "video_z.mp4"
+    kept.write_bytes(b"done")
+    assert remove_partial_files(tmp_path) == 2
+    assert [p.name for p in videos.iterdir()] == ["video_z.mp4"]

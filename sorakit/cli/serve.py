@@ -39,6 +39,7 @@ def serve(
     from sorakit.serve.app import create_app
     from sorakit.serve.store import JobStore
     from sorakit.serve.supervise import Supervisor
+    from sorakit.serve.worker import remove_partial_files
 
     api_key = os.environ.get("SORAKIT_API_KEY") or None
     if not _loopback(host) and api_key is None:
@@ -53,6 +54,7 @@ def serve(
     except ValueError as exc:  # GenerationError is one
         raise typer.BadParameter(f"cannot load the model: {exc}", param_hint="'--model'") from None
     requeued = JobStore(db).requeue_interrupted()
+    remove_partial_files(data)  # before the worker starts: nothing is being written yet
     console.print(f"jobs and videos in {data}" + (f"; {requeued} interrupted jobs queued again"
                                                    if requeued else ""))  # fmt: skip
     with Supervisor(db, data, None if model is None else str(model)):

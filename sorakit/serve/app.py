@@ -18,6 +18,7 @@ from sorakit.models.text import TextEncoder
 from sorakit.models.vae import VAEConfig
 from sorakit.pipeline import DEFAULT_MODEL
 from sorakit.pipeline.config import read_config
+from sorakit.pipeline.request import frames_for_seconds
 from sorakit.planner import PlanError, Planner, make_plan
 from sorakit.serve.schemas import (
     PlanCreate,
@@ -28,7 +29,7 @@ from sorakit.serve.schemas import (
     VideoList,
 )
 from sorakit.serve.store import Job, JobStore
-from sorakit.serve.worker import VARIANTS, Variant, content_path, frame_count, remove_files
+from sorakit.serve.worker import VARIANTS, Variant, content_path, remove_files
 
 DEFAULT_MAX_QUEUE = 32
 STATIC = Path(__file__).parent / "static"  # the studio page: plain HTML, CSS and JS, no CDN
@@ -124,7 +125,7 @@ def create_app(
             planner.append(Planner(TextEncoder.from_pretrained(config.text_encoder)))
         width, height = (int(v) for v in body.size.split("x"))
         fps = body.fps or config.fps
-        frames = frame_count(float(body.seconds), fps, temporal_factor)
+        frames = frames_for_seconds(float(body.seconds), fps, temporal_factor)
         reading = planner[0].read(body.prompt)
         parsed = reading.parsed
         result = dict(understood=parsed.understood, unplaced=parsed.unplaced,

@@ -12,6 +12,7 @@ import ctypes
 import logging
 import math
 import os
+import shutil
 import signal
 import sys
 import time
@@ -29,6 +30,7 @@ from sorakit.pipeline import (
     GenerationRequest,
     TextToVideoPipeline,
 )
+from sorakit.pipeline.request import frames_for_seconds
 from sorakit.serve.images import decode_image
 from sorakit.serve.store import Job, JobStore
 from sorakit.serve.verdicts import plan_verdicts
@@ -59,9 +61,17 @@ def remove_files(data: Path, job_id: str) -> None:
         path.unlink(missing_ok=True)
 
 
-def frame_count(seconds: float, fps: float, temporal_factor: int) -> int:
-    """The frame count nearest `seconds` at `fps` that a VAE of `temporal_factor` takes."""
-    return 1 + max(0, round(seconds * fps / temporal_factor)) * temporal_factor
+def remove_partial_files(data: Path) -> int:
+    """Delete what writes cut short by a kill left under `data` (atomic writes' `.tmp-*`
+    files): call it only while no worker runs. Returns how many were removed."""
+    removed = 0
+    for path in (data / "videos").glob(".tmp-*"):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed += 1
+    return removed
 
 
 def to_request(pipe: TextToVideoPipeline, fields: dict) -> GenerationRequest:
@@ -70,7 +80,7 @@ def to_request(pipe: TextToVideoPipeline, fields: dict) -> GenerationRequest:
     `input_reference` the first frame."""
     width, height = (int(v) for v in fields["size"].split("x"))
     fps = fields.get("fps") or pipe.config.fps
-    frames = frame_count(float(fields["seconds"]), fps, pipe.vae.temporal_factor)
+    frames = frames_for_seconds(float(fields["seconds"]), fps, pipe.vae.temporal_factor)
     reference = fields.get("input_reference")
     image = None if reference is None else np.array(decode_image(reference))
     return GenerationRequest(
