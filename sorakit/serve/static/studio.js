@@ -60,8 +60,10 @@ function contentUrl(video, variant) {
 // --- drawing plans ----------------------------------------------------------------------------
 
 function frameAt(plan, seconds) {
+  // An animation frame's timestamp may precede the moment the plan arrived: never below 0.
   const frames = plan.frames;
-  return frames[Math.min(frames.length - 1, Math.floor(seconds * plan.scene.fps + 1e-6))];
+  const index = Math.floor(Math.max(0, seconds) * plan.scene.fps + 1e-6);
+  return frames[Math.min(frames.length - 1, index)];
 }
 
 function drawShape(ctx, obj, sx, sy, filled) {
