@@ -42,7 +42,8 @@ class Substituter:
         self.meanings = {
             slot: [(t.kind, t.value) for _, t in pairs] for slot, pairs in targets.items()
         }
-        self.vectors = {slot: self._embed(words, slot) for slot, words in self.words.items()}
+        self.vectors = {slot: self._embed([(w, slot) for w in words])
+                        for slot, words in self.words.items()}  # fmt: skip
         self._cache: dict[tuple[str, str], str | None] = {}
         self._queries: dict[str, dict[str, torch.Tensor]] = {}  # word -> slot -> embedding
 
@@ -50,13 +51,13 @@ class Substituter:
         return len(self.encoder.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     @torch.no_grad()
-    def _embed(self, words: list[str], slot: str) -> torch.Tensor:
-        """Each word in its slot's frame, mean-pooled over the word's own tokens."""
-        frame = FRAMES[slot]
-        hidden, _ = self.encoder.encode([frame.format(w) for w in words])
-        start = 1 + self._pieces(frame.split("{}")[0])  # after [CLS] and the frame's prefix
+    def _embed(self, pairs: list[tuple[str, str]]) -> torch.Tensor:
+        """Each (word, slot) as the word in its slot's frame, mean-pooled over the word's own
+        tokens, in one encoder pass."""
+        hidden, _ = self.encoder.encode([FRAMES[slot].format(w) for w, slot in pairs])
         mask = torch.zeros(hidden.shape[:2], dtype=torch.bool)
-        for i, word in enumerate(words):
+        for i, (word, slot) in enumerate(pairs):
+            start = 1 + self._pieces(FRAMES[slot].split("{}")[0])  # after [CLS] and the prefix
             mask[i, start : start + self._pieces(word)] = True
         mean = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp_min(1)
         return F.normalize(mean, dim=-1)
@@ -64,21 +65,10 @@ class Substituter:
     def prime(self, words: list[str]) -> None:
         """Embed `words` in every slot's frame at once: one encoder pass for a prompt's unknown
         words instead of one per word and slot."""
-        new = sorted({w for w in words if w not in self._queries})
-        if not new:
-            return
-        parts = list(FRAMES)
-        flat = [(w, part) for w in new for part in parts]
-        frames = [FRAMES[part].format(w) for w, part in flat]
-        hidden, _ = self.encoder.encode(frames)
-        mask = torch.zeros(hidden.shape[:2], dtype=torch.bool)
-        for i, (w, part) in enumerate(flat):
-            start = 1 + self._pieces(FRAMES[part].split("{}")[0])
-            mask[i, start : start + self._pieces(w)] = True
-        mean = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp_min(1)
-        vectors = F.normalize(mean, dim=-1)
-        for (w, part), v in zip(flat, vectors, strict=True):
-            self._queries.setdefault(w, {})[part] = v
+        pairs = [(w, slot) for w in sorted(set(words) - set(self._queries)) for slot in FRAMES]
+        if pairs:
+            for (w, slot), v in zip(pairs, self._embed(pairs), strict=True):
+                self._queries.setdefault(w, {})[slot] = v
 
     def ranked(self, word: str, slot: str = "any") -> list[tuple[float, str, tuple]]:
         """(score, known word, meaning) for the slot's words, best first."""
