@@ -94,13 +94,14 @@ class Planner:
     def read(self, prompt: str) -> Reading:
         """The prompt's reading, with the nearest drawable prompts when it is not drawable."""
         parsed = self.parse(prompt)
-        return Reading(prompt, parsed, [] if parsed.understood else self.nearest_prompts(prompt))
+        return Reading(prompt, parsed, [] if parsed.understood else self.nearest_prompts(parsed))
 
-    def nearest_prompts(self, prompt: str, k: int = 3) -> list[str]:
-        """Up to `k` prompts the world can show, nearest to `prompt`: first the part of it that
-        was understood (when some was), then world captions by the text encoder's similarity."""
+    def nearest_prompts(self, parsed: Parse, k: int = 3) -> list[str]:
+        """Up to `k` prompts the world can show, nearest to the parsed prompt: first the part of
+        it that was understood (when some was), then world captions by the text encoder's
+        similarity."""
         out = []
-        parsed = self.parse(prompt)
+        prompt = parsed.prompt
         if parsed.groups:
             with contextlib.suppress(PlanError):
                 out.append(make_plan(parsed, 64, 64, 8.0, 17, seed=0)["caption"])
