@@ -104,10 +104,36 @@ def test_cache_rejects_mismatched_files(minilm, tmp_path):
         TextEmbeddingCache.load(path)
 
 
-def _tiny_folder(kind: str, folder, minilm: TextEncoder):
+def _hf_minilm():
+    """The packaged MiniLM as transformers loads it: (BertModel, tokenizer)."""
+    folder = resolve_text_encoder("minilm")
+    model = transformers.AutoModel.from_pretrained(folder, local_files_only=True)
+    return model.eval(), transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
+
+
+def test_native_minilm_equals_transformers_bert(minilm):
+    """`sorakit.models.bert` (no transformers import) gives transformers' BertModel's states
+    and tokens, on padded batches and on captions cut at max_length."""
+    model, tokenizer = _hf_minilm()
+    reference = TextEncoder(model, tokenizer, max_length=minilm.max_length, name="minilm")
+    long = "a small red ball and " * 12 + "a cube"
+    captions = ["", *CAPTIONS, long, "A Cat, playing the piano in Paris!"]
+    hidden, mask = minilm.encode(captions)
+    want_hidden, want_mask = reference.encode(captions)
+    assert torch.equal(mask, want_mask)
+    torch.testing.assert_close(hidden, want_hidden, atol=1e-5, rtol=1e-5)
+    for caption in captions:
+        ids = minilm.tokenizer(caption, add_special_tokens=False)["input_ids"]
+        assert ids == tokenizer(caption, add_special_tokens=False)["input_ids"]
+        assert minilm.cut_after(caption) == reference.cut_after(caption)
+    assert type(minilm.model).__module__ == "sorakit.models.bert"
+
+
+def _tiny_folder(kind: str, folder):
     """Save a tiny random encoder of `kind` with MiniLM's (BERT) tokenizer into `folder`."""
     torch.manual_seed(0)
-    vocab = len(minilm.tokenizer)
+    tokenizer = _hf_minilm()[1]
+    vocab = len(tokenizer)
     if kind in ("t5", "umt5"):
         config_class = transformers.T5Config if kind == "t5" else transformers.UMT5Config
         config = config_class(
@@ -123,9 +149,9 @@ def _tiny_folder(kind: str, folder, minilm: TextEncoder):
             num_hidden_layers=2,
             num_attention_heads=4,
             max_position_embeddings=24,
-            pad_token_id=minilm.tokenizer.pad_token_id,
-            bos_token_id=minilm.tokenizer.cls_token_id,
-            eos_token_id=minilm.tokenizer.sep_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.cls_token_id,
+            eos_token_id=tokenizer.sep_token_id,
         )
         if kind == "clip_text":
             model = transformers.CLIPTextModel(text)
@@ -143,13 +169,13 @@ def _tiny_folder(kind: str, folder, minilm: TextEncoder):
             )
             model = transformers.CLIPModel(config)
     model.save_pretrained(folder)
-    minilm.tokenizer.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
     return model
 
 
 @pytest.mark.parametrize("kind", ["t5", "umt5", "clip_text", "clip"])
 def test_tiny_encoders_load_from_a_folder(kind, minilm, tmp_path):
-    saved = _tiny_folder(kind, tmp_path, minilm)
+    saved = _tiny_folder(kind, tmp_path)
     encoder = TextEncoder.from_pretrained(str(tmp_path), max_length=64)
     expected = {
         "t5": "T5EncoderModel",

@@ -19,6 +19,7 @@ import click
 import typer
 
 from sorakit.cli.data import data_app
+from sorakit.cli.distill import distill_app
 from sorakit.cli.eval import eval_app
 from sorakit.cli.generate import generate, interpolate, upscale
 from sorakit.cli.plan import plan
@@ -38,6 +39,7 @@ app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 app.add_typer(eval_app, name="eval")
+app.add_typer(distill_app, name="distill")
 app.command("generate")(generate)
 app.command("plan")(plan)
 app.command("serve")(serve)

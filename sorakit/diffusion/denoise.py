@@ -5,6 +5,8 @@ Given frames (image-to-video, extension, loops, transitions) enter the way they 
 their tokens hold the clean latent at t = 0 at every step, and only the other frames move.
 Classifier-free guidance runs the conditional and unconditional passes as one batch, and
 shape-contrast guidance adds a third pass to that batch (the caption with a contrast layout).
+A distilled transformer (a flow map, `DiTConfig.step_input`) has that guidance built in: the
+"distilled" sampler runs one pass a step, each told its step's size.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sorakit.diffusion import (
     classifier_free_guidance,
     contrast_guidance,
     euler_sample,
+    flow_map_sample,
     guides_at,
     heun_sample,
     interpolate,
@@ -28,7 +31,7 @@ from sorakit.diffusion import (
 from sorakit.models.dit import DiT
 from sorakit.models.tokens import Sample, stack, to_latents, token_grid
 
-SAMPLERS = {"euler": euler_sample, "heun": heun_sample}
+SAMPLERS = {"euler": euler_sample, "heun": heun_sample, "distilled": flow_map_sample}
 
 
 def time_grid(steps: int, shift: float, strength: float = 1.0) -> Tensor:
@@ -68,6 +71,7 @@ def generate_latents(
     contrast: float = 0.0,
     contrast_interval: tuple[float, float] = (0.0, 1.0),
     on_step: Callable[[], None] | None = None,
+    states: list[Tensor] | None = None,
 ) -> Tensor:
     """Sample latents (B, C, T, H, W).
 
@@ -90,11 +94,22 @@ def generate_latents(
             `contrast_interval` the velocity is pushed by `contrast` times the difference
             between the caption with `layout` and the caption with `contrast_layout`
             (`sorakit.diffusion.contrast_guidance`). 0: no third pass.
+        sampler: "euler" or "heun" for a velocity model; "distilled" for a flow map, which
+            takes no guidance or contrast (they are in its weights) and ignores those settings.
         shift: time shift; default grows with the token count, as in training.
         on_step: called after every model evaluation (for progress bars).
+        states: the "euler" sampler appends x at every time of its grid (a teacher's
+            trajectory, `sorakit.train.distill`).
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; use one of {', '.join(SAMPLERS)}")
+    flow_map = sampler == "distilled"
+    if flow_map != model.config.step_input:
+        raise ValueError(
+            "a distilled transformer (a flow map) runs only with the distilled sampler"
+            if model.config.step_input
+            else "the distilled sampler needs a distilled transformer (a flow map)"
+        )
     check_guidance_interval(guidance_interval)
     check_guidance_interval(contrast_interval)
     cfg = model.config
@@ -110,8 +125,8 @@ def generate_latents(
     x = noise if init is None else interpolate(init, noise, times[0])
     if given is not None:
         x = torch.where(keep5, given, x)
-    guided = guidance != 1.0
-    contrasted = contrast != 0.0 and contrast_layout is not None
+    guided = guidance != 1.0 and not flow_map
+    contrasted = contrast != 0.0 and contrast_layout is not None and not flow_map
     # Per sample: (caption, layout) of the conditional, unconditional and contrast passes.
     plain = [None] * b
     passes = [(texts, plain if layout is None else list(layout))]
@@ -121,15 +136,16 @@ def generate_latents(
         passes.append((texts, list(contrast_layout)))
     conds = plain if cond is None else list(cond)
 
-    def velocity(x_t: Tensor, t: Tensor) -> Tensor:
+    def velocity(x_t: Tensor, t: Tensor, step: Tensor | None = None) -> Tensor:
         if given is not None:
             x_t = torch.where(keep5, given, x_t)
         t_frames = torch.where(keep, torch.zeros(()), t.float())
         guide = guided and guides_at(float(t), guidance_interval)
         contrast_now = contrasted and guides_at(float(t), contrast_interval)
         run = [passes[0]] + ([passes[1]] if guide else []) + ([passes[-1]] if contrast_now else [])
+        d = None if step is None else float(step)
         samples = [
-            Sample(r, t_frames, fps, txt, lay, c, aug)
+            Sample(r, t_frames, fps, txt, lay, c, aug, d)
             for txts, lays in run
             for r, txt, lay, c in zip(x_t, txts, lays, conds, strict=True)
         ]
@@ -142,5 +158,6 @@ def generate_latents(
             on_step()
         return torch.where(keep5, 0.0, out)  # given frames do not move
 
-    out = SAMPLERS[sampler](velocity, x, times)
+    extra = {"states": states} if states is not None else {}
+    out = SAMPLERS[sampler](velocity, x, times, **extra)
     return out if given is None else torch.where(keep5, given, out)

@@ -19,6 +19,9 @@ import torch
 from torch import Tensor
 
 Velocity = Callable[[Tensor, Tensor], Tensor]  # (x_t, t) -> v; t is a 0-d tensor
+# (x_t, t, d) -> the average velocity over [t - d, t], so that x_{t-d} = x_t - d u: a flow map
+# (shortcut models, MeanFlow). As d -> 0 it is the instantaneous velocity.
+FlowMap = Callable[[Tensor, Tensor, Tensor], Tensor]
 
 
 def interpolate(x0: Tensor, noise: Tensor, t: Tensor) -> Tensor:
@@ -73,10 +76,25 @@ def sampling_times(steps: int, shift: float = 1.0) -> Tensor:
     return shift_time(torch.linspace(1.0, 0.0, steps + 1), shift)
 
 
-def euler_sample(velocity: Velocity, x: Tensor, times: Tensor) -> Tensor:
-    """Integrate dx/dt = velocity(x, t) along `times` (from 1 to 0) with Euler steps."""
+def euler_sample(
+    velocity: Velocity, x: Tensor, times: Tensor, states: list[Tensor] | None = None
+) -> Tensor:
+    """Integrate dx/dt = velocity(x, t) along `times` (from 1 to 0) with Euler steps; with
+    `states`, x at every time of the grid is appended to it (a teacher's trajectory)."""
+    if states is not None:
+        states.append(x)
     for t, t_next in zip(times[:-1], times[1:], strict=True):
         x = x + (t_next - t) * velocity(x, t)
+        if states is not None:
+            states.append(x)
+    return x
+
+
+def flow_map_sample(flow_map: FlowMap, x: Tensor, times: Tensor) -> Tensor:
+    """Jump along `times` (from 1 to 0) with a flow map: each step moves by its own size times
+    the average velocity the map gives for it, exact for an exact map however few the steps."""
+    for t, t_next in zip(times[:-1], times[1:], strict=True):
+        x = x + (t_next - t) * flow_map(x, t, t - t_next)
     return x
 
 

@@ -43,6 +43,9 @@ class DiTConfig:
     layout_fill: str = "box"  # what covers a layout cell: an object's "box" or its "shape"
     layout_kind_frames: int = 1  # the map's channels per colour and shape per latent frame
     cond_channels: int = 0  # > 0: a refiner, reading the base's latent (`sorakit.cascade`)
+    # True: a flow map, reading each step's size d too and predicting the average velocity over
+    # [t - d, t] (a distilled few-step sampler, `sorakit.train.distill`).
+    step_input: bool = False
 
     def __post_init__(self) -> None:
         if self.dim % self.heads or (self.dim // self.heads) % 2:
@@ -171,7 +174,9 @@ class AbsolutePosition(nn.Module):
     def __init__(self, dim: int, patch: tuple[int, int, int], freqs: int = 64):
         super().__init__()
         self.freqs = freqs
-        self.register_buffer("patch_hw", torch.tensor(patch[1:], dtype=torch.float32), False)
+        # On the CPU even under a meta-device context (`load_model`): it is not saved.
+        hw = torch.tensor(patch[1:], dtype=torch.float32, device="cpu")
+        self.register_buffer("patch_hw", hw, False)
         self.proj = nn.Linear(3 * freqs, dim)
 
     def forward(self, pos: Tensor, size: Tensor) -> Tensor:
@@ -304,6 +309,9 @@ class DiT(nn.Module):
         if config.cond_channels:
             self.cond_embed = nn.Linear(config.cond_channels * config.patch_volume, d)
             self.aug_embed = nn.Linear(64, d)
+        # A flow map's step size joins the conditioning like the augmentation level; zero-
+        # initialised, so a velocity model gains it without changing its outputs.
+        self.step_embed = nn.Linear(64, d) if config.step_input else None
         self.cond = ConditionEmbedding(d)
         self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(d, 6 * d))
         self.text_proj = nn.Sequential(
@@ -327,7 +335,8 @@ class DiT(nn.Module):
         # Zero modulation and output: every block starts as the identity (adaLN-zero), the
         # prediction starts at zero.
         zeroed = [self.modulation[1], self.mod_out[1], self.proj_out]
-        zeroed += [m for m in (self.layout_embed, self.cond_embed, self.aug_embed) if m]
+        extra = (self.layout_embed, self.cond_embed, self.aug_embed, self.step_embed)
+        zeroed += [m for m in extra if m]
         for m in zeroed:
             nn.init.zeros_(m.weight)
             nn.init.zeros_(m.bias)
@@ -370,6 +379,10 @@ class DiT(nn.Module):
         c = c + self.text_pool(pooled_text[rows, 0 if per_row else cols])
         if self.aug_embed is not None:
             c = c + self.aug_embed(sinusoidal(batch.aug[pick] * 1000, 64).to(c.dtype))
+        if self.step_embed is not None:
+            if batch.step is None:
+                raise ValueError("a flow map needs each step's size: the batch has no step")
+            c = c + self.step_embed(sinusoidal(batch.step[pick] * 1000, 64).to(c.dtype))
         return c, index
 
     # --- persistence ---

@@ -40,12 +40,18 @@ def load_model(cls: type, config_cls: type, folder: str | os.PathLike, what: str
         weights = load_file(str(folder / WEIGHTS_NAME))
     except Exception as exc:  # safetensors raises its own error for a truncated or bad file
         raise ValueError(f"{folder / WEIGHTS_NAME}: not readable weights ({exc})") from None
-    model = cls(config)
+    # Built on the meta device, without initialising weights that are read next, then given
+    # the loaded tensors themselves (no copy): a tenth of the time of building it for real.
+    with torch.device("meta"):
+        model = cls(config)
     try:
-        model.load_state_dict(weights)
+        model.load_state_dict(weights, assign=True)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
         raise ValueError(f"{folder / WEIGHTS_NAME}: does not fit its config ({first})") from None
+    left = [name for name, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if left:
+        raise ValueError(f"{folder / WEIGHTS_NAME}: holds no {left[0]}")
     return model.eval()
 
 

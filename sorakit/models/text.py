@@ -103,6 +103,8 @@ class TextEncoder:
         """Load "minilm" (offline, from its PyPI package), or a T5/UMT5 encoder, CLIP text
         encoder or other `AutoModel` text model by hub name or local folder, onto `device`.
         Raises ValueError when it cannot be found or loaded."""
+        if name_or_path == DEFAULT_TEXT_ENCODER:
+            return cls._minilm(max_length, device)
         from transformers import AutoConfig, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
@@ -128,6 +130,20 @@ class TextEncoder:
                 f"cannot load text encoder {name_or_path!r}: {_first_line(error)}"
             ) from error
         return cls(model.to(device), tokenizer, max_length=max_length, name=name_or_path)
+
+    @classmethod
+    def _minilm(cls, max_length: int, device: str | torch.device) -> TextEncoder:
+        """The packaged MiniLM without transformers (`sorakit.models.bert`: a faster start)."""
+        from sorakit.models.bert import Bert, FastTokenizer
+
+        folder = Path(resolve_text_encoder(DEFAULT_TEXT_ENCODER))
+        try:
+            model, tokenizer = Bert.from_folder(folder), FastTokenizer(folder / "tokenizer.json")
+        except (OSError, ValueError, RuntimeError, KeyError) as error:
+            raise ValueError(
+                f"cannot load text encoder {DEFAULT_TEXT_ENCODER!r}: {_first_line(error)}"
+            ) from error
+        return cls(model.to(device), tokenizer, max_length=max_length, name=DEFAULT_TEXT_ENCODER)
 
     def cut_after(self, caption: str) -> str | None:
         """The caption's last whole word that still fits in `max_length` tokens, where it is

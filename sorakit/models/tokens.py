@@ -112,6 +112,7 @@ class TokenBatch:
     layout: Tensor | None = None  # (B, N, S*pt*ph*pw) layout-map patches, or none
     cond: Tensor | None = None  # (B, N, C'*pt*ph*pw) a refiner's conditioning-latent patches
     aug: Tensor | None = None  # (B, N) noise-augmentation level of that conditioning
+    step: Tensor | None = None  # (B, N) a flow-map step's size (`DiTConfig.step_input`)
     routing: Routing | None = None  # set by `stack` and `pack`; computed in the forward if None
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> TokenBatch:
@@ -142,10 +143,11 @@ class TokenBatch:
 
 def condition_keys(batch: TokenBatch) -> Tensor:
     """(B, N, K) what sets each token's conditioning: time, frame rate, latent size, clip and,
-    for a refiner's batch, its input's augmentation level."""
+    for a refiner's batch, its input's augmentation level; for a flow map's, its step size."""
     keys = [batch.t, batch.fps, *batch.size.unbind(-1), batch.seq.to(batch.t.dtype)]
-    if batch.aug is not None:
-        keys.append(batch.aug)
+    for extra in (batch.aug, batch.step):
+        if extra is not None:
+            keys.append(extra)
     return torch.stack([k.double() for k in keys], dim=-1)
 
 
@@ -198,6 +200,7 @@ class Sample:
     layout: Tensor | None = None  # (S, T, H, W) layout map on the latent grid
     cond: Tensor | None = None  # (C', T, H, W) a refiner's input: the base latent, resampled
     aug: float = 0.0  # how much noise was mixed into `cond` (0: clean)
+    step: float | None = None  # a flow map's step size (None: a velocity model's batch)
 
 
 def _map_tokens(samples: list[Sample], patch: PatchSize, name: str) -> list[Tensor] | None:
@@ -217,10 +220,17 @@ def _map_tokens(samples: list[Sample], patch: PatchSize, name: str) -> list[Tens
     return out
 
 
-def _aug_tokens(samples: list[Sample], parts: list) -> list[Tensor] | None:
-    if all(s.cond is None for s in samples):
+def _scalar_tokens(samples: list[Sample], parts: list, name: str) -> list[Tensor] | None:
+    """Each sample's per-clip scalar `name` (aug, step) on every token of it; None when the
+    batch has none (aug: no sample has a refiner's input; step: no sample has a step)."""
+    if name == "aug" and all(s.cond is None for s in samples):
         return None
-    return [torch.full((p[0].shape[0],), float(s.aug)) for s, p in zip(samples, parts, strict=True)]
+    if name == "step" and all(s.step is None for s in samples):
+        return None
+    return [
+        torch.full((p[0].shape[0],), float(getattr(s, name) or 0.0))
+        for s, p in zip(samples, parts, strict=True)
+    ]
 
 
 def _sample_tokens(s: Sample, patch: PatchSize, ref_fps: float):
@@ -243,7 +253,7 @@ def stack(samples: list[Sample], patch: PatchSize, ref_fps: float) -> TokenBatch
     b, n = len(samples), parts[0][0].shape[0]
     text, text_seq = _pad_text([s.text for s in samples])
     layouts, conds = _map_tokens(samples, patch, "layout"), _map_tokens(samples, patch, "cond")
-    augs = _aug_tokens(samples, parts)
+    augs, steps = _scalar_tokens(samples, parts, "aug"), _scalar_tokens(samples, parts, "step")
     return routed(
         TokenBatch(
             x=torch.stack([p[0] for p in parts]),
@@ -259,6 +269,7 @@ def stack(samples: list[Sample], patch: PatchSize, ref_fps: float) -> TokenBatch
             layout=None if layouts is None else torch.stack(layouts),
             cond=None if conds is None else torch.stack(conds),
             aug=None if augs is None else torch.stack(augs),
+            step=None if steps is None else torch.stack(steps),
         )
     )
 
@@ -283,7 +294,7 @@ def pack(samples: list[Sample], patch: PatchSize, ref_fps: float) -> TokenBatch:
     )
     text_seq = torch.cat([torch.full((s.text.shape[0],), i) for i, s in enumerate(samples)])
     layouts, conds = _map_tokens(samples, patch, "layout"), _map_tokens(samples, patch, "cond")
-    augs = _aug_tokens(samples, parts)
+    augs, steps = _scalar_tokens(samples, parts, "aug"), _scalar_tokens(samples, parts, "step")
     return routed(
         TokenBatch(
             x=torch.cat([p[0] for p in parts])[None],
@@ -299,6 +310,7 @@ def pack(samples: list[Sample], patch: PatchSize, ref_fps: float) -> TokenBatch:
             layout=None if layouts is None else torch.cat(layouts)[None],
             cond=None if conds is None else torch.cat(conds)[None],
             aug=None if augs is None else torch.cat(augs)[None],
+            step=None if steps is None else torch.cat(steps)[None],
         )
     )
 

@@ -108,7 +108,7 @@ def sample(
 ) -> Tensor:
     """Latents (1, C, frames, h, w) for the settings (`frames` latent frames), following
     `plan`'s layout when given."""
-    vae, transformer, device = pipe.vae, pipe.transformer, pipe.device
+    vae, transformer, device = pipe.vae, pipe.sampling_transformer(s), pipe.device
     sf = vae.spatial_factor
     shape = (1, vae.latent_channels, frames, s.height // sf, s.width // sf)
     # The generator on the model's device: a seed gives the same video on one kind of device.

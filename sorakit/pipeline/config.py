@@ -25,6 +25,9 @@ REFINER_FOLDERS = {"temporal": "temporal_refiner", "spatial": "spatial_refiner"}
 # (`interpolate` on a user's video, text-only prompts): one refiner serving both modes trades
 # one for the other (BENCHMARKS.md, "The cascade").
 TEXT_ONLY_FOLDERS = {kind: f"{folder}_text_only" for kind, folder in REFINER_FOLDERS.items()}
+# The transformer distilled into a few-step flow map with guidance built in
+# (`sorakit.train.distill`), which the "distilled" sampler runs.
+DISTILLED_FOLDER = "transformer_distilled"
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,11 @@ class PipelineConfig:
     # transformer squares small discs off (BENCHMARKS.md, "Shape contrast").
     shape_contrast: float = 0.0
     shape_contrast_interval: tuple[float, float] = (0.0, 1.0)
+    # The default sampler: "euler" or "heun" run `steps` steps of the transformer; "distilled"
+    # runs `distilled_steps` of the distilled transformer, and a request for more steps than it
+    # takes, or for euler or heun, runs the transformer as above.
     sampler: str = "euler"
+    distilled_steps: int = 4
     refiner_steps: int = 10  # sampler steps of each cascade refiner
     # Where each refiner's sampler starts, by kind ("temporal", "spatial"): 1 (the default) is
     # pure noise, as the refiners train; below 1 it starts from its own input noised to that

@@ -25,6 +25,7 @@ from sorakit.models.text import TextEncoder
 from sorakit.models.vae import CausalVAE
 from sorakit.pipeline import modes
 from sorakit.pipeline.config import (
+    DISTILLED_FOLDER,
     REFINER_FOLDERS,
     TEXT_ONLY_FOLDERS,
     PipelineConfig,
@@ -34,6 +35,7 @@ from sorakit.pipeline.config import (
 from sorakit.pipeline.errors import GenerationError
 from sorakit.pipeline.long import step_count as long_step_count
 from sorakit.pipeline.output import GeneratedVideo
+from sorakit.pipeline.parts import LazyModels
 from sorakit.pipeline.provenance import file_sha256
 from sorakit.pipeline.request import GenerationRequest, Settings, resolve
 from sorakit.planner.policy import Planner, Reading
@@ -70,13 +72,43 @@ def load_vae(path: str | Path | None = None) -> CausalVAE:
         raise ValueError(f"{folder}: not a VAE or model folder ({exc})") from None
 
 
-def _load_refiners(folder: Path, folders: dict[str, str]) -> dict[str, DiT]:
-    """kind -> refiner, for each of `folders` (kind -> subfolder) that `folder` holds."""
-    return {
-        kind: DiT.from_pretrained(folder / sub)
-        for kind, sub in folders.items()
-        if (folder / sub).exists()
-    }
+def _checked_weights(folder: Path, part: str, expected: str | None) -> None:
+    """GenerationError when `part`'s weights are missing or not the ones pipeline.json records
+    (`expected`; None: not recorded, not checked)."""
+    path = folder / part / WEIGHTS_NAME
+    if expected is None:
+        return
+    if not path.is_file():
+        raise GenerationError(f"{path}: missing")
+    if file_sha256(path) != expected:
+        raise GenerationError(
+            f"{path}: its sha256 is not the one pipeline.json records; the file changed or is "
+            "damaged"
+        )
+
+
+def _part_loader(folder: Path, part: str, config: PipelineConfig, what: str, vae: CausalVAE):
+    """A loader of the transformer-like part `part` of a model folder, checking its weights and
+    that it fits the VAE when called."""
+
+    def load() -> DiT:
+        _checked_weights(folder, part, config.weights_sha256.get(part))
+        model = DiT.from_pretrained(folder / part)
+        _check_parts_fit(vae, model, what)
+        return model
+
+    return load
+
+
+def _lazy_refiners(folder: Path, folders: dict[str, str], config: PipelineConfig,
+                   vae: CausalVAE, text_only: bool = False) -> LazyModels:  # fmt: skip
+    """kind -> refiner, for each of `folders` (kind -> subfolder) that `folder` holds, each
+    loaded when first used."""
+    label = "text-only " if text_only else ""
+    return LazyModels({
+        kind: _part_loader(folder, sub, config, f"the {label}{kind} refiner", vae)
+        for kind, sub in folders.items() if (folder / sub).exists()
+    })  # fmt: skip
 
 
 def _weights_sha256(folder: Path) -> dict[str, str]:
@@ -92,22 +124,33 @@ class TextToVideoPipeline:
         text_encoder: TextEncoder,
         config: PipelineConfig,
         source: str = "",
-        refiners: dict[str, DiT] | None = None,
-        text_only_refiners: dict[str, DiT] | None = None,
+        refiners: dict[str, DiT] | LazyModels | None = None,
+        text_only_refiners: dict[str, DiT] | LazyModels | None = None,
         weights_sha256: dict[str, str] | None = None,
+        distilled: DiT | None = None,
     ):
-        refiners, text_only_refiners = refiners or {}, text_only_refiners or {}
+        """Refiners given as `LazyModels` are checked as they load; others here."""
         _check_parts_fit(vae, transformer)
-        for kind, refiner in refiners.items():
-            _check_parts_fit(vae, refiner, f"the {kind} refiner")
-        for kind, refiner in text_only_refiners.items():
-            if kind not in refiners:
+        if distilled is not None:
+            _check_parts_fit(vae, distilled, "the distilled transformer")
+            if not distilled.config.step_input:
+                raise ValueError("the distilled transformer is not a flow map (no step input)")
+        elif config.sampler == "distilled":
+            raise ValueError("the model's default sampler is distilled, but it has no "
+                             f"{DISTILLED_FOLDER}")  # fmt: skip
+        for label, given in (("", refiners), ("text-only ", text_only_refiners)):
+            if not isinstance(given, LazyModels):
+                for kind, refiner in (given or {}).items():
+                    _check_parts_fit(vae, refiner, f"the {label}{kind} refiner")
+        for kind in text_only_refiners or {}:
+            if kind not in (refiners or {}):
                 raise ValueError(f"a text-only {kind} refiner needs a {kind} refiner beside it")
-            _check_parts_fit(vae, refiner, f"the text-only {kind} refiner")
         self.vae, self.transformer, self.text_encoder = vae.eval(), transformer.eval(), text_encoder
-        self.refiners = {k: m.eval() for k, m in refiners.items()}  # kind -> refiner
+        self.refiners = LazyModels.of(refiners)  # kind -> refiner
         # kind -> the refiner that runs instead when there is no plan
-        self.text_only_refiners = {k: m.eval() for k, m in text_only_refiners.items()}
+        self.text_only_refiners = LazyModels.of(text_only_refiners)
+        # The few-step flow map the "distilled" sampler runs (`sorakit.train.distill`), if any.
+        self.distilled = None if distilled is None else distilled.eval()
         self.config = config
         self.dtype = torch.float32  # the compute precision of generation (autocast)
         self.source = source  # the folder it was loaded from ("" in memory)
@@ -123,27 +166,33 @@ class TextToVideoPipeline:
         dtype: str | torch.dtype | None = None,
     ) -> TextToVideoPipeline:
         """Load a model folder (None: the shipped default model) onto `device` (default: the
-        CPU; "auto": CUDA, then MPS, then the CPU) to generate in `dtype` (`.to`)."""
+        CPU; "auto": CUDA, then MPS, then the CPU) to generate in `dtype` (`.to`).
+        Each part's weights are checked against the sha256 pipeline.json records as it loads;
+        the cascade's refiners load when first used."""
         folder = Path(path) if path is not None else DEFAULT_MODEL
         config = read_config(folder)
-        digests = _weights_sha256(folder)
-        for part, expected in config.weights_sha256.items():
-            if part not in digests:
+        recorded = config.weights_sha256
+        for part in recorded:
+            if not (folder / part / WEIGHTS_NAME).is_file():
                 raise GenerationError(f"{folder / part / WEIGHTS_NAME}: missing")
-            if digests[part] != expected:
-                raise GenerationError(
-                    f"{folder / part / WEIGHTS_NAME}: its sha256 is not the one pipeline.json "
-                    "records; the file changed or is damaged"
-                )
+        for part in ("vae", "transformer"):
+            _checked_weights(folder, part, recorded.get(part))
+        vae = CausalVAE.from_pretrained(folder / "vae")
+        distilled = None
+        if (folder / DISTILLED_FOLDER).exists():
+            distilled = _part_loader(folder, DISTILLED_FOLDER, config,
+                                     "the distilled transformer", vae)()  # fmt: skip
         return cls(
-            CausalVAE.from_pretrained(folder / "vae"),
+            vae,
             DiT.from_pretrained(folder / "transformer"),
             TextEncoder.from_pretrained(config.text_encoder, config.max_text_length),
             config,
             source=str(folder),
-            refiners=_load_refiners(folder, REFINER_FOLDERS),
-            text_only_refiners=_load_refiners(folder, TEXT_ONLY_FOLDERS),
-            weights_sha256=digests,
+            refiners=_lazy_refiners(folder, REFINER_FOLDERS, config, vae),
+            text_only_refiners=_lazy_refiners(folder, TEXT_ONLY_FOLDERS, config, vae, True),
+            # Version 1 folders record none: hash them for provenance, once.
+            weights_sha256=dict(recorded) or _weights_sha256(folder),
+            distilled=distilled,
         ).to(device, dtype)
 
     def save_pretrained(self, folder: str | Path) -> None:
@@ -155,6 +204,8 @@ class TextToVideoPipeline:
             model.save_pretrained(folder / REFINER_FOLDERS[kind])
         for kind, model in self.text_only_refiners.items():
             model.save_pretrained(folder / TEXT_ONLY_FOLDERS[kind])
+        if self.distilled is not None:
+            self.distilled.save_pretrained(folder / DISTILLED_FOLDER)
         write_config(folder, replace(self.config, weights_sha256=_weights_sha256(folder)))
 
     def to(
@@ -164,13 +215,20 @@ class TextToVideoPipeline:
         before; bf16 or fp16 run under autocast, the weights stay fp32)."""
         if device is not None:
             device = resolve_device(device)
-            for model in (self.vae, self.transformer, *self.refiners.values(),
-                          *self.text_only_refiners.values()):  # fmt: skip
+            for model in self.models():
                 model.to(device)
+            for lazy in (self.refiners, self.text_only_refiners):
+                lazy.to(device)
             self.text_encoder.to(device)
         if dtype is not None:
             self.dtype = resolve_dtype(dtype)
         return self
+
+    def models(self) -> list[torch.nn.Module]:
+        """Every network of the pipeline loaded so far, but the text encoder."""
+        extra = [] if self.distilled is None else [self.distilled]
+        return [self.vae, self.transformer, *self.refiners.loaded(),
+                *self.text_only_refiners.loaded(), *extra]  # fmt: skip
 
     @property
     def device(self) -> torch.device:
@@ -188,7 +246,14 @@ class TextToVideoPipeline:
     def settings(self, request: GenerationRequest) -> Settings:
         """The request's numbers with the model's defaults filled in; GenerationError if the
         model cannot make them."""
-        return resolve(request, self.config, self.size_multiple, self.vae.temporal_factor)
+        s = resolve(request, self.config, self.size_multiple, self.vae.temporal_factor)
+        if s.sampler == "distilled" and self.distilled is None:
+            raise GenerationError("this model has no distilled transformer: use the euler sampler")
+        return s
+
+    def sampling_transformer(self, s: Settings) -> DiT:
+        """The network the settings' sampler runs: the distilled one or the full one."""
+        return self.distilled if s.sampler == "distilled" else self.transformer
 
     def cascade_stages(self, s: Settings, spatial: bool = True, temporal: bool = True) -> list:
         """The refiners that run for `s`, in order (`sorakit.cascade.stages`)."""
@@ -261,3 +326,18 @@ class TextToVideoPipeline:
         (`sorakit.pipeline.modes.refine_video`)."""
         with autocast(self.device, self.dtype):
             return modes.refine_video(self, kind, frames, fps, prompt, seed, on_step, plan)
+
+
+def install_distilled(folder: str | Path, student: str | Path, steps: int = 4) -> None:
+    """Add the distilled transformer at `student` to the model folder `folder` and make the
+    distilled sampler, at `steps` steps, its default; the other parts are left as they are."""
+    folder = Path(folder)
+    config = read_config(folder)
+    model = DiT.from_pretrained(student)
+    _check_parts_fit(load_vae(folder), model, "the distilled transformer")
+    if not model.config.step_input:
+        raise ValueError(f"{student}: not a distilled transformer (no step input)")
+    model.save_pretrained(folder / DISTILLED_FOLDER)
+    config = replace(config, sampler="distilled", distilled_steps=steps,
+                     weights_sha256=_weights_sha256(folder))  # fmt: skip
+    write_config(folder, config)

@@ -22,7 +22,10 @@ from sorakit.pipeline.errors import GenerationError
 
 Clip = tuple[np.ndarray, float | None]  # frames (T, H, W, 3) uint8 and their frame rate
 MODES = ("text", "image", "extend", "edit", "connect", "loop")
-SAMPLERS = ("euler", "heun")
+SAMPLERS = ("euler", "heun", "distilled")
+DISTILLED_MAX_STEPS = 4  # the distilled sampler was trained for 1, 2 and 4 steps
+# What the distilled sampler has in its weights: settings it cannot take.
+BUILT_IN = ("guidance", "guidance_interval", "shape_contrast")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -221,14 +224,43 @@ def resolve(
         value = getattr(request, name)
         return value if value is not None else canvas.get(name, getattr(config, name))
 
+    sampler, steps = choose_sampler(request, config)
     settings = Settings(
         prompt=request.prompt, negative_prompt=request.negative_prompt, width=pick("width"),
-        height=pick("height"), frames=pick("frames"), fps=pick("fps"), steps=pick("steps"),
+        height=pick("height"), frames=pick("frames"), fps=pick("fps"), steps=steps,
         guidance=pick("guidance"), guidance_interval=request.guidance_interval,
-        shape_contrast=pick("shape_contrast"), seed=request.seed, sampler=pick("sampler"),
+        shape_contrast=pick("shape_contrast"), seed=request.seed, sampler=sampler,
     )  # fmt: skip
     check_settings(settings, config, size_multiple, temporal_factor, request.mode == "text")
     return settings
+
+
+def choose_sampler(request: GenerationRequest, config: PipelineConfig) -> tuple[str, int]:
+    """(sampler, steps) for a request. A model whose default is the distilled sampler runs it
+    for its own step count or any count up to DISTILLED_MAX_STEPS; more steps, or euler or
+    heun by name, run the full sampler (the model's `steps` unless given)."""
+    sampler, steps = request.sampler, request.steps
+    if sampler is None:
+        distilled = config.sampler == "distilled"
+        if distilled and (steps is None or steps <= DISTILLED_MAX_STEPS):
+            sampler = "distilled"
+        else:
+            sampler = "euler" if distilled else config.sampler
+    if steps is None:
+        steps = config.distilled_steps if sampler == "distilled" else config.steps
+    if sampler == "distilled":
+        if steps > DISTILLED_MAX_STEPS:
+            raise GenerationError(
+                f"the distilled sampler takes 1 to {DISTILLED_MAX_STEPS} steps, not {steps}; "
+                "for more, use the euler sampler"
+            )
+        given = [name for name in BUILT_IN if getattr(request, name) is not None]
+        if given:
+            raise GenerationError(
+                f"{given[0].replace('_', ' ')} is built into the distilled sampler; to set it, "
+                "use the euler sampler (--sampler euler)"
+            )
+    return sampler, steps
 
 
 def frames_for_seconds(seconds: float, fps: float, temporal_factor: int) -> int:
@@ -276,7 +308,7 @@ def check_settings(
         except ValueError as err:
             raise GenerationError(str(err)) from None
     if s.sampler not in SAMPLERS:
-        raise GenerationError(f"sampler must be euler or heun, got {s.sampler!r}")
+        raise GenerationError(f"sampler must be euler, heun or distilled, got {s.sampler!r}")
 
 
 def unknown_words(prompt: str, vocabulary: tuple[str, ...]) -> list[str]:

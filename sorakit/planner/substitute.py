@@ -13,6 +13,8 @@ A word is substituted only when it is near and nearer to one meaning than to any
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -42,10 +44,15 @@ class Substituter:
         self.meanings = {
             slot: [(t.kind, t.value) for _, t in pairs] for slot, pairs in targets.items()
         }
-        self.vectors = {slot: self._embed([(w, slot) for w in words])
-                        for slot, words in self.words.items()}  # fmt: skip
         self._cache: dict[tuple[str, str], str | None] = {}
         self._queries: dict[str, dict[str, torch.Tensor]] = {}  # word -> slot -> embedding
+
+    @functools.cached_property
+    def vectors(self) -> dict[str, torch.Tensor]:
+        """slot -> the embeddings of its known words: made at the first unknown word, since
+        a prompt in the lexicon's own words never needs them (about a second of MiniLM)."""
+        return {slot: self._embed([(w, slot) for w in words])
+                for slot, words in self.words.items()}  # fmt: skip
 
     def _pieces(self, text: str) -> int:
         return len(self.encoder.tokenizer(text, add_special_tokens=False)["input_ids"])
