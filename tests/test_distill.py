@@ -9,6 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from tiny_models import layout_pipeline
 
 from sorakit.diffusion import euler_sample, flow_map_sample, sampling_times, velocity_target
 from sorakit.diffusion.denoise import generate_latents
@@ -30,7 +31,6 @@ from sorakit.train.distill import (
     make_trajectories,
     student_from,
 )
-from tests.tiny_models import layout_pipeline
 
 
 # --- the solver ---
@@ -153,9 +153,12 @@ def test_the_sampler_a_request_gets(request_fields, want):
     ],
 )
 def test_what_the_distilled_sampler_refuses(request_fields, message):
-    config = PipelineConfig(sampler="distilled")
+    config = PipelineConfig(sampler="distilled", shape_contrast=6.0)
     with pytest.raises(GenerationError, match=message):
         choose_sampler(GenerationRequest(prompt="x", **request_fields), config)
+    # The model's own values are the ones built in: a re-run with its recorded settings runs.
+    own = dict(guidance=config.guidance, shape_contrast=6.0, guidance_interval=(0.0, 1.0))
+    assert choose_sampler(GenerationRequest(prompt="x", **own), config) == ("distilled", 4)
 
 
 # --- a model folder with a distilled transformer ---

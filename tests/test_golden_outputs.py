@@ -19,7 +19,8 @@ import pytest
 import torch
 
 GOLDEN = Path(__file__).with_name("golden_outputs.json")
-FAST = dict(steps=3, guidance=4.0, seed=1)
+FAST = dict(steps=3, guidance=4.0, seed=1, sampler="euler")  # the full sampler, shortened
+DISTILLED = dict(seed=1)  # the default: the distilled sampler at its own step count
 PROMPTS = ("a red ball falls and bounces", "two small blue squares", "a green circle moves right")
 
 
@@ -46,8 +47,8 @@ def run_cases(pipe) -> dict[str, str]:
 
     out: dict[str, str] = {}
 
-    def gen(name: str, prompt: str, **kw) -> np.ndarray:
-        frames = pipe.generate(GenerationRequest(prompt=prompt, **FAST, **kw)).frames
+    def gen(name: str, prompt: str, settings: dict = FAST, **kw) -> np.ndarray:
+        frames = pipe.generate(GenerationRequest(prompt=prompt, **settings, **kw)).frames
         out[name] = digest(frames)
         return frames
 
@@ -69,6 +70,13 @@ def run_cases(pipe) -> dict[str, str]:
     gen("loop/image", PROMPTS[2], loop=True, image=base[0], frames=9)
     gen("cascade/planned", PROMPTS[0], width=128, height=128, fps=16.0)
     gen("cascade/text-only", PROMPTS[0], width=128, height=128, fps=16.0, planning=False)
+    for i, prompt in enumerate(PROMPTS[:2]):
+        gen(f"distilled/planned/{i}", prompt, DISTILLED)
+        gen(f"distilled/text-only/{i}", prompt, DISTILLED, planning=False)
+    gen("distilled/image-to-video", PROMPTS[0], DISTILLED, image=base[0])
+    gen("distilled/extend-forward", PROMPTS[0], DISTILLED, video=clip, video_fps=8.0,
+        extend="forward", frames=9)  # fmt: skip
+    gen("distilled/video-to-video", PROMPTS[0], DISTILLED, video=clip, video_fps=8.0, strength=0.6)
     out["upscale"] = digest(pipe.refine_video("spatial", clip[:5], 8.0, PROMPTS[0], seed=1).frames)
     out["interpolate"] = digest(pipe.refine_video("temporal", clip, 8.0, PROMPTS[0]).frames)
     return out

@@ -335,3 +335,19 @@ def test_generate_draws_the_nearest_drawable_prompt_or_stops_with_strict(layout_
     result = runner.invoke(app, [*base, "--out", str(tmp_path / "strict.mp4"), "--strict"])
     assert result.exit_code == 2 and not (tmp_path / "strict.mp4").exists()
     assert "cannot draw" in result.output
+
+
+def test_a_plan_asked_for_again_is_kept_and_handed_out_as_a_copy(layout_pipe, monkeypatch):
+    import sorakit.planner.policy as policy
+
+    planner = layout_pipe.planner
+    first = planner.plan("a red ball falls", 64, 64, 8.0, 17, 3)
+    first["caption"] = "changed by its caller"
+    made = []
+    real = policy.make_plan
+    monkeypatch.setattr(policy, "make_plan", lambda *a, **k: made.append(a) or real(*a, **k))
+    again = planner.plan("a red ball falls", 64, 64, 8.0, 17, 3)
+    assert made == [] and again["caption"] != "changed by its caller"
+    assert again == real(planner.parse("a red ball falls"), 64, 64, 8.0, 17, seed=3)
+    planner.plan("a red ball falls", 64, 64, 8.0, 17, 4)  # another seed is another plan
+    assert len(made) == 1

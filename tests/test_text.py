@@ -223,3 +223,17 @@ def test_cut_after_names_the_last_whole_word_the_encoder_reads():
     assert encoder.cut_after(words + " slowly again more") == "again"
     # A word cut into pieces is not read whole: the cut is before it.
     assert encoder.cut_after(words + " slowly xylophonists") == "slowly"
+
+
+def test_states_are_kept_for_captions_asked_for_again(minilm, monkeypatch):
+    """A loaded pipeline asked for the same prompt again reuses its states: no second encoder
+    pass, and the same tensors as one encode gives."""
+    first = minilm.states(["a red ball", ""])
+    hidden, mask = minilm.encode(["a red ball"])
+    torch.testing.assert_close(first[0], hidden[0][mask[0]])
+    calls = []
+    real = minilm.encode
+    monkeypatch.setattr(minilm, "encode", lambda captions: calls.append(captions) or real(captions))
+    again = minilm.states(["", "a red ball", "a blue box"])
+    assert calls == [["a blue box"]]
+    assert torch.equal(again[1], first[0]) and torch.equal(again[0], first[1])

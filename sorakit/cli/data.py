@@ -57,6 +57,13 @@ DETERMINISTIC_OPTION = typer.Option(
 
 
 # Sampling options shared by `generate` and `eval world` (`parse_interval`: `build-model` too).
+SAMPLER_OPTION = typer.Option(
+    None,
+    "--sampler",
+    help="distilled (the default model's: 4 steps, guidance built in, --steps 1 to 4), euler "
+    "(the full sampler: 30 steps with guidance, the way the model was trained) or heun. More "
+    "than 4 --steps without --sampler runs euler. Default: the model's.",
+)
 SHAPE_CONTRAST_OPTION = typer.Option(
     None,
     "--shape-contrast",

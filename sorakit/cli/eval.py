@@ -10,6 +10,7 @@ import typer
 
 from sorakit.cli.data import (
     GUIDANCE_INTERVAL_OPTION,
+    SAMPLER_OPTION,
     SHAPE_CONTRAST_OPTION,
     console,
     parse_interval,
@@ -50,6 +51,7 @@ def world(
         "ceiling of a model on that latent space).",
     ),
     steps: int = typer.Option(None, "--steps", min=1, help="Sampler steps for a model."),
+    sampler: str = SAMPLER_OPTION,
     device: str = DEVICE_OPTION,
     dtype: str = DTYPE_OPTION,
     guidance: float = typer.Option(
@@ -116,7 +118,7 @@ def world(
         interval = parse_interval(guidance_interval)
         generator = make_generator(
             model, videos, steps, guidance, planning, refiners, interval, shape_contrast,
-            device=device, dtype=dtype,
+            device=device, dtype=dtype, sampler=sampler,
         )  # fmt: skip
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None

@@ -8,6 +8,7 @@ import typer
 
 from sorakit.cli.data import (
     GUIDANCE_INTERVAL_OPTION,
+    SAMPLER_OPTION,
     SHAPE_CONTRAST_OPTION,
     console,
     parse_interval,
@@ -114,12 +115,14 @@ def generate(
     ),
     steps: int = typer.Option(None, "--steps", help="Sampler steps (more: slower, finer)."),
     guidance: float = typer.Option(
-        None, "--guidance", callback=finite, help="Classifier-free guidance scale."
+        None, "--guidance", callback=finite,
+        help="Classifier-free guidance scale of the full sampler (the distilled one has the "
+        "model's built in).",
     ),
     guidance_interval: str = GUIDANCE_INTERVAL_OPTION,
     shape_contrast: float = SHAPE_CONTRAST_OPTION,
     negative: str = typer.Option("", "--negative", help="What not to show (negative prompt)."),
-    sampler: str = typer.Option(None, "--sampler", help="euler or heun."),
+    sampler: str = SAMPLER_OPTION,
     image: Path = typer.Option(None, "--image", help="Animate this first frame (image-to-video)."),
     video: Path = typer.Option(None, "--video", help="Input video for --extend or --strength."),
     extend: str = typer.Option(None, "--extend", help="forward or backward: continue --video."),

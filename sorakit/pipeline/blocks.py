@@ -34,8 +34,8 @@ def model_device(model: torch.nn.Module) -> torch.device:
 
 
 def encode_text(text_encoder, prompts: list[str]) -> list[Tensor]:
-    hidden, mask = text_encoder.encode(prompts)
-    return [h[m] for h, m in zip(hidden, mask, strict=True)]
+    """Each prompt's unpadded caption states (`TextEncoder.states`: kept for the next call)."""
+    return text_encoder.states(prompts)
 
 
 def latent_frames(frames: int, temporal_factor: int) -> int:

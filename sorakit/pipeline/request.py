@@ -254,12 +254,17 @@ def choose_sampler(request: GenerationRequest, config: PipelineConfig) -> tuple[
                 f"the distilled sampler takes 1 to {DISTILLED_MAX_STEPS} steps, not {steps}; "
                 "for more, use the euler sampler"
             )
-        given = [name for name in BUILT_IN if getattr(request, name) is not None]
-        if given:
-            raise GenerationError(
-                f"{given[0].replace('_', ' ')} is built into the distilled sampler; to set it, "
-                "use the euler sampler (--sampler euler)"
-            )
+        # The model's own values are what is built in: asking for them (a re-run from a
+        # video's recorded settings) is fine.
+        own = {"guidance": (config.guidance,), "shape_contrast": (config.shape_contrast,),
+               "guidance_interval": (config.guidance_interval, config.plan_guidance_interval)}
+        for name in BUILT_IN:
+            value = getattr(request, name)
+            if value is not None and value not in own[name]:
+                raise GenerationError(
+                    f"{name.replace('_', ' ')} is built into the distilled sampler; to set it, "
+                    "use the euler sampler (--sampler euler)"
+                )
     return sampler, steps
 
 

@@ -9,7 +9,9 @@ them rather than the noise an unknown prompt gives.
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +28,7 @@ from sorakit.world.vocab import COLOURS
 
 # The prompts nearest prompts are drawn from: one object, one motion, plain words, each a
 # sentence the default model draws well and the planner reads whole.
+PLANS_KEPT = 64  # plans a Planner keeps for prompts asked for again
 BANK_NOUNS = ("ball", "box", "triangle")
 BANK_VERBS = ("falls and bounces", "moves left", "moves right", "moves up", "moves down",
               "is thrown to the left", "is thrown to the right", "rests on the ground")  # fmt: skip
@@ -72,6 +75,9 @@ class Planner:
         self.text_encoder = text_encoder
         self._substituter: Substituter | None = None
         self._bank: tuple[list[str], torch.Tensor] | None = None
+        # (prompt, canvas, seed) -> its plan: planning is a pure function of them, and a loaded
+        # pipeline asked for the same video again need not simulate the world again.
+        self._plans: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
 
     def parse(self, prompt: str) -> Parse:
         if self._substituter is None:
@@ -119,7 +125,13 @@ class Planner:
     ) -> dict[str, Any]:
         """The plan of `prompt`; check `plan["understood"]` before relying on it. Raises
         PlanError if nothing can be laid out."""
-        return make_plan(self.parse(prompt), width, height, fps, frames, seed=seed)
+        key = (prompt, width, height, fps, frames, seed)
+        if key not in self._plans:
+            self._plans[key] = make_plan(self.parse(prompt), width, height, fps, frames, seed=seed)
+            while len(self._plans) > PLANS_KEPT:
+                self._plans.popitem(last=False)
+        self._plans.move_to_end(key)
+        return copy.deepcopy(self._plans[key])  # callers may change their copy
 
     def auto_plan(
         self,
@@ -140,7 +152,7 @@ class Planner:
             return None
         try:
             if context is None:
-                return make_plan(parsed, width, height, fps, frames, seed=seed)
+                return self.plan(prompt, width, height, fps, frames, seed)
             return plan_from_frames(parsed, context, fps, frames)
         except PlanError as err:
             logger.info("not planning: %s", err)
