@@ -529,3 +529,21 @@ def test_make_dataloader_survives_bad_data(media: Path) -> None:
             assert batch["video"].shape[0] == len(batch["index"])
     assert sorted(seen) == [0, 3, 6, 8] and skipped == 1
     assert loader.batch_sampler.state_dict() == {"epoch": 1, "batches_yielded": 0}
+
+
+def test_atomic_writes_give_the_permissions_a_plain_write_would(tmp_path: Path) -> None:
+    """Temporary files are private (0600, 0700); what is renamed into place must not be: a
+    video only its maker's account could read surprised users."""
+    import os
+    import stat
+
+    from sorakit.fileio import atomic_folder, atomic_write
+
+    old = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "a.txt", lambda p: p.write_text("x"))
+        atomic_folder(tmp_path / "model", {"config.json": lambda p: p.write_text("{}")})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "model").stat().st_mode) == 0o755

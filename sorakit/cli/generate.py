@@ -187,10 +187,12 @@ def generate(
     """
     from dataclasses import replace
 
-    from sorakit.cli.profile import Phases
-    from sorakit.pipeline import GenerationError, GenerationRequest, TextToVideoPipeline
-    from sorakit.pipeline.request import frames_for_seconds, unknown_words
-    from sorakit.planner import save_plan
+    from sorakit.cli.profile import Phases, collection_paused
+
+    with collection_paused():  # torch's import makes many objects and no garbage
+        from sorakit.pipeline import GenerationError, GenerationRequest, TextToVideoPipeline
+        from sorakit.pipeline.request import frames_for_seconds, unknown_words
+        from sorakit.planner import save_plan
 
     phases = Phases()
     check_output(out)
@@ -212,7 +214,8 @@ def generate(
         raise typer.BadParameter(str(exc)) from None
     phases.mark("reading the request")
     try:
-        pipe = TextToVideoPipeline.from_pretrained(model, device, dtype)
+        with collection_paused():
+            pipe = TextToVideoPipeline.from_pretrained(model, device, dtype)
     except (GenerationError, ValueError, OSError) as exc:
         raise typer.BadParameter(f"cannot load the model: {exc}") from None
     phases.mark("loading the model (VAE, transformer, text encoder)")
