@@ -25,11 +25,20 @@ def table(folders: list[Path], names: list[str]) -> str:
     for category in ("gravity", "throw"):
         cells = [_within(run, category, 0.1) for run in runs]
         lines.append(f"| {category}: fitted g within 10% | " + " | ".join(cells) + " |")
+        cells = [_mean_error(run, category) for run in runs]
+        lines.append(f"| {category}: mean relative g error | " + " | ".join(cells) + " |")
     for key in ("model", "detector", "freeze", "constant_velocity"):
         cells = [run["continuation"].get(key) for run in runs]
         text = [f"{c:.4f}" if isinstance(c, float) else "-" for c in cells]
         lines.append(f"| continuation error: {key} | " + " | ".join(text) + " |")
     return "\n".join(lines)
+
+
+def _mean_error(run: dict, category: str) -> str:
+    """The mean relative error of the fitted acceleration over the videos that fit one."""
+    errors = [v["verdicts"][category]["value"] for v in run["videos"] if v["category"] == category]
+    errors = [e for e in errors if e is not None]
+    return f"{sum(errors) / len(errors):.3f} ({len(errors)} fitted)" if errors else "-"
 
 
 def _within(run: dict, category: str, tolerance: float) -> str:

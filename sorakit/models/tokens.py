@@ -251,7 +251,7 @@ def stack(samples: list[Sample], patch: PatchSize, ref_fps: float) -> TokenBatch
         raise ValueError(f"stack needs one latent shape, got {sorted(shapes)}; use pack")
     parts = [_sample_tokens(s, patch, ref_fps) for s in samples]
     b, n = len(samples), parts[0][0].shape[0]
-    text, text_seq = _pad_text([s.text for s in samples])
+    text, text_seq = pad_captions([s.text for s in samples])
     layouts, conds = _map_tokens(samples, patch, "layout"), _map_tokens(samples, patch, "cond")
     augs, steps = _scalar_tokens(samples, parts, "aug"), _scalar_tokens(samples, parts, "step")
     return routed(
@@ -274,7 +274,7 @@ def stack(samples: list[Sample], patch: PatchSize, ref_fps: float) -> TokenBatch
     )
 
 
-def _pad_text(texts: list[Tensor]) -> tuple[Tensor, Tensor]:
+def pad_captions(texts: list[Tensor]) -> tuple[Tensor, Tensor]:
     """Row i holds caption i, padded; its tokens are marked with sample index i."""
     length = max(t.shape[0] for t in texts)
     out = texts[0].new_zeros(len(texts), length, texts[0].shape[-1])

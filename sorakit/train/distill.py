@@ -36,9 +36,9 @@ from sorakit.diffusion import shift_for_tokens
 from sorakit.diffusion.denoise import generate_latents, time_grid
 from sorakit.fileio import atomic_write
 from sorakit.models.dit import DiT
-from sorakit.models.tokens import Sample, patchify, stack, to_latents, token_grid
+from sorakit.models.tokens import Sample, pad_captions, patchify, stack, to_latents, token_grid
 from sorakit.pipeline.blocks import encode_text, latent_frames
-from sorakit.pipeline.pipeline import TextToVideoPipeline
+from sorakit.pipeline.pipeline import DEFAULT_MODEL, TextToVideoPipeline
 from sorakit.train.checkpoint import (
     TrainingState,
     latest_checkpoint,
@@ -83,6 +83,12 @@ def _kind(seed: int, shares: tuple[float, float, float]) -> str:
     return KINDS[int(np.searchsorted(edges, u, side="right"))]
 
 
+def _latent_grid(pipe: TextToVideoPipeline, cfg: TrajectoryConfig) -> tuple[int, int, int]:
+    """The latent (T, H, W) of the trajectories' clips."""
+    sf = pipe.vae.spatial_factor
+    return latent_frames(cfg.frames, pipe.vae.temporal_factor), cfg.height // sf, cfg.width // sf
+
+
 def _caption(seed: int) -> str:
     scene, trajectory = sample_scene(seed)
     return make_caption(scene, trajectory, seed, "train")
@@ -95,9 +101,9 @@ def _shard(
 ) -> tuple[dict[str, torch.Tensor], list[str]]:  # fmt: skip
     """One batch of trajectories of one kind (`first`: given first latent frames, for image)
     and their prompts."""
-    c, tf, sf = pipe.config, pipe.vae.temporal_factor, pipe.vae.spatial_factor
+    c, tf = pipe.config, pipe.vae.temporal_factor
     fmt = pipe.transformer.config.layout_format
-    lat = (latent_frames(cfg.frames, tf), cfg.height // sf, cfg.width // sf)
+    lat = _latent_grid(pipe, cfg)
     captions = {seed: _caption(seed) for seed in seeds}
     kept, layouts, swapped = list(seeds), [], []
     if kind == "planned":
@@ -130,25 +136,17 @@ def _shard(
         contrast_layout=torch.stack(swapped) if planned and c.shape_contrast else None,
         contrast=c.shape_contrast, contrast_interval=c.shape_contrast_interval, states=states,
     )  # fmt: skip
-    text, lengths = _padded_text(texts)
+    text, seq = pad_captions(texts)
     out = {
         "states": torch.stack(states[::KEEP_EVERY], dim=1).contiguous(),  # (B, K, C, T, H, W)
         "text": text.contiguous(),
-        "text_len": lengths,
+        "text_len": (seq >= 0).sum(1),
         "seed": torch.tensor(kept),
         "given": torch.full((len(kept),), 0 if first is None else 1),
     }
     if planned:
         out["layout"] = torch.stack(layouts).contiguous()
     return out, prompts
-
-
-def _padded_text(texts: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    length = max(t.shape[0] for t in texts)
-    out = texts[0].new_zeros(len(texts), length, texts[0].shape[-1])
-    for i, t in enumerate(texts):
-        out[i, : t.shape[0]] = t
-    return out, torch.tensor([t.shape[0] for t in texts])
 
 
 def kept_times(shift: float) -> torch.Tensor:
@@ -165,11 +163,8 @@ def make_trajectories(
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     pipe = TextToVideoPipeline.from_pretrained(None if cfg.model == "default" else cfg.model)
-    grid = token_grid(
-        (latent_frames(cfg.frames, pipe.vae.temporal_factor), cfg.height // 4, cfg.width // 4),
-        pipe.transformer.config.patch_size,
-    )
-    shift = shift_for_tokens(math.prod(grid))
+    shift = shift_for_tokens(math.prod(token_grid(_latent_grid(pipe, cfg),
+                                                  pipe.transformer.config.patch_size)))
     seeds = list(range(cfg.seed, cfg.seed + cfg.num))
     by_kind = {k: [s for s in seeds if _kind(s, cfg.shares) == k] for k in KINDS}
     jobs = [(k, by_kind[k][i : i + cfg.batch]) for k in KINDS
@@ -316,8 +311,8 @@ class Distiller:
         order = torch.randperm(len(self.data), generator=torch.Generator().manual_seed(1))
         self.held_out = order[: config.held_out].tolist()
         self.train_ids = order[config.held_out :]
-        pipe_folder = None if config.init == "default" else config.init
-        teacher = TextToVideoPipeline.from_pretrained(pipe_folder).transformer
+        folder = DEFAULT_MODEL if config.init == "default" else Path(config.init)
+        teacher = DiT.from_pretrained(folder / "transformer")
         torch.manual_seed(config.seed)
         self.model = student_from(teacher)
         self.ema = student_from(teacher).requires_grad_(False)
