@@ -33,6 +33,15 @@ from sorakit.train.distill import (
 )
 
 
+@pytest.fixture(autouse=True)
+def _threads_kept():
+    """Distillation here runs on one thread (`threads=1`, bit-exact resumes); later tests, the
+    golden outputs among them, must find torch's thread count as it was."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 # --- the solver ---
 def test_an_exact_flow_map_lands_on_the_data_in_one_step():
     """For one data point x0 the average velocity over any [t - d, t] is (x_t - x0) / t: an
