@@ -24,7 +24,7 @@ from sorakit.models.dit import DIT_PRESETS, DiT
 from sorakit.models.text import TextEncoder
 from sorakit.models.tokens import Sample, pack, stack, to_latents
 from sorakit.models.vae import VAE_PRESETS, CausalVAE
-from sorakit.pipeline import GenerationRequest, PipelineConfig, TextToVideoPipeline
+from sorakit.pipeline import GenerationError, GenerationRequest, PipelineConfig, TextToVideoPipeline
 from sorakit.pipeline.modes import refine_stage
 from sorakit.planner import make_plan, parse
 from sorakit.train.dit import DiTTrainer, make_config, make_training_sample, pool_space
@@ -252,6 +252,25 @@ def cascade_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cascade")
     pipe.save_pretrained(folder)
     return folder
+
+
+def test_refiners_load_when_first_used_and_a_damaged_one_fails_then(cascade_folder, tmp_path):
+    import shutil
+
+    copy = tmp_path / "model"
+    shutil.copytree(cascade_folder, copy)
+    weights = copy / "spatial_refiner" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    pipe = TextToVideoPipeline.from_pretrained(copy)  # the damage is not read yet
+    assert set(pipe.refiners) == {"spatial", "temporal"} and pipe.refiners.loaded() == []
+    base = pipe("a red ball falls", planning=False)  # the base's own size: no refiner
+    assert base.provenance.cascade == [] and pipe.refiners.loaded() == []
+    temporal = pipe.refiners["temporal"]
+    assert pipe.refiners.loaded() == [temporal] and temporal in pipe.models()
+    with pytest.raises(GenerationError, match="sha256"):
+        pipe("a red ball falls", planning=False, width=32, height=32)
 
 
 def test_cascade_runs_base_then_refiners_and_each_can_be_turned_off(cascade_folder):
