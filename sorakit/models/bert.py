@@ -1,9 +1,9 @@
 """The default text encoder, MiniLM (a 6-layer BERT), in plain PyTorch with its fast tokenizer.
 
-`transformers` loads the same weights, but importing its BERT takes longer than every other
-step of a cold `sorakit generate` (about 1.5 s of a 2.5 s budget, `generate --profile`). This
+`transformers` loads the same weights, but importing its BERT took longer than loading every
+model of a cold `sorakit generate` together (`generate --profile`, `python -X importtime`). This
 module reads the packaged `model.safetensors` and `tokenizer.json` directly; its outputs equal
-transformers' `BertModel` (`tests/test_text_encoder.py` compares them). Other encoders (T5,
+transformers' `BertModel` (`tests/test_text.py` compares them). Other encoders (T5,
 CLIP, any `AutoModel`) still load through transformers.
 """
 

@@ -220,17 +220,19 @@ def _map_tokens(samples: list[Sample], patch: PatchSize, name: str) -> list[Tens
     return out
 
 
-def _scalar_tokens(samples: list[Sample], parts: list, name: str) -> list[Tensor] | None:
-    """Each sample's per-clip scalar `name` (aug, step) on every token of it; None when the
-    batch has none (aug: no sample has a refiner's input; step: no sample has a step)."""
-    if name == "aug" and all(s.cond is None for s in samples):
+def _per_token(parts: list, values: list[float] | None) -> list[Tensor] | None:
+    """A per-clip scalar (one of `values`) on every token of its clip; None stays None."""
+    if values is None:
         return None
-    if name == "step" and all(s.step is None for s in samples):
-        return None
-    return [
-        torch.full((p[0].shape[0],), float(getattr(s, name) or 0.0))
-        for s, p in zip(samples, parts, strict=True)
-    ]
+    return [torch.full((p[0].shape[0],), float(v)) for v, p in zip(values, parts, strict=True)]
+
+
+def _scalars(samples: list[Sample], parts: list) -> tuple[list | None, list | None]:
+    """Each clip's augmentation level and step size on its tokens: augmentation only in a
+    batch where some clip has a refiner's input, step sizes only where some clip has one."""
+    augs = [s.aug for s in samples] if any(s.cond is not None for s in samples) else None
+    steps = [s.step or 0.0 for s in samples] if any(s.step is not None for s in samples) else None
+    return _per_token(parts, augs), _per_token(parts, steps)
 
 
 def _sample_tokens(s: Sample, patch: PatchSize, ref_fps: float):
@@ -253,7 +255,7 @@ def stack(samples: list[Sample], patch: PatchSize, ref_fps: float) -> TokenBatch
     b, n = len(samples), parts[0][0].shape[0]
     text, text_seq = pad_captions([s.text for s in samples])
     layouts, conds = _map_tokens(samples, patch, "layout"), _map_tokens(samples, patch, "cond")
-    augs, steps = _scalar_tokens(samples, parts, "aug"), _scalar_tokens(samples, parts, "step")
+    augs, steps = _scalars(samples, parts)
     return routed(
         TokenBatch(
             x=torch.stack([p[0] for p in parts]),
@@ -294,7 +296,7 @@ def pack(samples: list[Sample], patch: PatchSize, ref_fps: float) -> TokenBatch:
     )
     text_seq = torch.cat([torch.full((s.text.shape[0],), i) for i, s in enumerate(samples)])
     layouts, conds = _map_tokens(samples, patch, "layout"), _map_tokens(samples, patch, "cond")
-    augs, steps = _scalar_tokens(samples, parts, "aug"), _scalar_tokens(samples, parts, "step")
+    augs, steps = _scalars(samples, parts)
     return routed(
         TokenBatch(
             x=torch.cat([p[0] for p in parts])[None],

@@ -60,6 +60,13 @@ def _check_parts_fit(vae: CausalVAE, transformer: DiT, name: str = "the transfor
             )
 
 
+def _check_distilled(vae: CausalVAE, model: DiT) -> None:
+    """A distilled transformer must fit the VAE and be a flow map (read each step's size)."""
+    _check_parts_fit(vae, model, "the distilled transformer")
+    if not model.config.step_input:
+        raise ValueError("the distilled transformer is not a flow map (no step input)")
+
+
 def load_vae(path: str | Path | None = None) -> CausalVAE:
     """A VAE from a VAE folder, a model folder (its `vae/`), or None or "default" (the shipped
     default model's); raises ValueError naming the folder when none is there."""
@@ -132,9 +139,7 @@ class TextToVideoPipeline:
         """Refiners given as `LazyModels` are checked as they load; others here."""
         _check_parts_fit(vae, transformer)
         if distilled is not None:
-            _check_parts_fit(vae, distilled, "the distilled transformer")
-            if not distilled.config.step_input:
-                raise ValueError("the distilled transformer is not a flow map (no step input)")
+            _check_distilled(vae, distilled)
         elif config.sampler == "distilled":
             raise ValueError("the model's default sampler is distilled, but it has no "
                              f"{DISTILLED_FOLDER}")  # fmt: skip
@@ -334,9 +339,7 @@ def install_distilled(folder: str | Path, student: str | Path, steps: int = 4) -
     folder = Path(folder)
     config = read_config(folder)
     model = DiT.from_pretrained(student)
-    _check_parts_fit(load_vae(folder), model, "the distilled transformer")
-    if not model.config.step_input:
-        raise ValueError(f"{student}: not a distilled transformer (no step input)")
+    _check_distilled(load_vae(folder), model)  # before anything is written
     model.save_pretrained(folder / DISTILLED_FOLDER)
     config = replace(config, sampler="distilled", distilled_steps=steps,
                      weights_sha256=_weights_sha256(folder))  # fmt: skip

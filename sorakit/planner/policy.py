@@ -125,9 +125,17 @@ class Planner:
     ) -> dict[str, Any]:
         """The plan of `prompt`; check `plan["understood"]` before relying on it. Raises
         PlanError if nothing can be laid out."""
+        return self._plan(prompt, None, width, height, fps, frames, seed)
+
+    def _plan(
+        self, prompt: str, parsed: Parse | None, width: int, height: int, fps: float, frames: int,
+        seed: int,
+    ) -> dict[str, Any]:  # fmt: skip
+        """`plan`, from the prompt's parse when the caller has it."""
         key = (prompt, width, height, fps, frames, seed)
         if key not in self._plans:
-            self._plans[key] = make_plan(self.parse(prompt), width, height, fps, frames, seed=seed)
+            parsed = parsed or self.parse(prompt)
+            self._plans[key] = make_plan(parsed, width, height, fps, frames, seed=seed)
             while len(self._plans) > PLANS_KEPT:
                 self._plans.popitem(last=False)
         self._plans.move_to_end(key)
@@ -152,7 +160,7 @@ class Planner:
             return None
         try:
             if context is None:
-                return self.plan(prompt, width, height, fps, frames, seed)
+                return self._plan(prompt, parsed, width, height, fps, frames, seed)
             return plan_from_frames(parsed, context, fps, frames)
         except PlanError as err:
             logger.info("not planning: %s", err)

@@ -19,6 +19,7 @@ the conditional and unconditional pair.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -32,7 +33,7 @@ from safetensors.torch import load_file, save_file
 
 from sorakit.data.layout import plan_layout
 from sorakit.device import autocast, resolve_dtype
-from sorakit.diffusion import shift_for_tokens
+from sorakit.diffusion import flow_map_sample, shift_for_tokens
 from sorakit.diffusion.denoise import generate_latents, time_grid
 from sorakit.fileio import atomic_write
 from sorakit.models.dit import DiT
@@ -256,16 +257,24 @@ class Trajectories:
     def __len__(self) -> int:
         return self.states.shape[0]
 
+    def moving(self, n: int) -> torch.Tensor:
+        """(T,) the latent frames of trajectory n that move (all but a given first frame)."""
+        moving = torch.ones(self.states.shape[3], dtype=torch.bool)
+        moving[: int(self.given[n])] = False
+        return moving
+
+    def condition(self, n: int, x: torch.Tensor, t: torch.Tensor, step: float) -> Sample:
+        """The student's input for trajectory n: `x` at time t (given frames at t = 0), told
+        the size of its step."""
+        t_frames = torch.where(self.moving(n), t, torch.zeros(()))
+        return Sample(x, t_frames, self.fps, self.text[n], self.layout[n], step=step)
+
     def sample(self, n: int, i: int, j: int) -> tuple[Sample, torch.Tensor, torch.Tensor]:
         """Trajectory n's pair (i, j): the student's input at kept time i (its step the way to
         j), the average velocity target, and the (T,) mask of frames that move."""
         t, r = self.times[i], self.times[j]
         x, target = self.states[n, i], (self.states[n, i] - self.states[n, j]) / (t - r)
-        moving = torch.ones(x.shape[1], dtype=torch.bool)
-        moving[: int(self.given[n])] = False
-        t_frames = torch.where(moving, t, torch.zeros(()))
-        return Sample(x, t_frames, self.fps, self.text[n], self.layout[n], step=float(t - r)), \
-            target, moving  # fmt: skip
+        return self.condition(n, x, t, float(t - r)), target, self.moving(n)
 
 
 def student_from(teacher: DiT) -> DiT:
@@ -282,15 +291,18 @@ def flow_map_error(model: DiT, data: Trajectories, indices: list[int], steps: in
     """Mean squared error of the student's `steps`-step result against the teacher's, over the
     moving frames of trajectories `indices` (their first kept state as the noise)."""
     kept, cfg = data.states.shape[1], model.config
-    path = [k * ((kept - 1) // steps) for k in range(steps + 1)]
+    times = data.times[:: (kept - 1) // steps]
     errs = []
     for n in indices:
-        x = data.states[n, 0]
-        for i, j in zip(path[:-1], path[1:], strict=True):
-            s, _, moving = data.sample(n, i, j)
-            batch = stack([replace(s, latent=x)], cfg.patch_size, cfg.ref_fps)
+        moving = data.moving(n)
+
+        def jump(x: torch.Tensor, t: torch.Tensor, d: torch.Tensor, n: int = n,
+                 moving: torch.Tensor = moving) -> torch.Tensor:  # fmt: skip
+            batch = stack([data.condition(n, x, t, float(d))], cfg.patch_size, cfg.ref_fps)
             u = to_latents(batch, model(batch).float(), cfg.patch_size)[0]
-            x = x - (data.times[i] - data.times[j]) * torch.where(moving[None, :, None, None], u, 0)
+            return torch.where(moving[None, :, None, None], u, 0)  # given frames do not move
+
+        x = flow_map_sample(jump, data.states[n, 0], times)
         errs.append((x - data.states[n, -1]).pow(2)[:, moving].mean())
     return float(torch.stack(errs).mean())
 
@@ -315,8 +327,7 @@ class Distiller:
         teacher = DiT.from_pretrained(folder / "transformer")
         torch.manual_seed(config.seed)
         self.model = student_from(teacher)
-        self.ema = student_from(teacher).requires_grad_(False)
-        self.ema.load_state_dict(self.model.state_dict())
+        self.ema = copy.deepcopy(self.model).requires_grad_(False)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=config.lr, betas=(0.9, 0.99),
                                      weight_decay=config.weight_decay)  # fmt: skip
         self.pairs = grid_pairs(self.data.states.shape[1])
